@@ -1,0 +1,151 @@
+"""Settings: one pydantic-settings class, built in the entry point and passed down."""
+
+from __future__ import annotations
+
+import hmac
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "PSYCHOGRAPH_"
+DEFAULT_TELEGRAM_BASE_URL = "https://api.telegram.org/bot"
+
+
+class Role(StrEnum):
+    """What an API token may do."""
+
+    OPS = "ops"
+    MARKETER = "marketer"
+    ANALYST = "analyst"
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message is one line naming the variable."""
+
+
+class Settings(BaseSettings):
+    """Everything Psychograph reads from its environment (prefix ``PSYCHOGRAPH_``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    database_url: str = Field(
+        default="sqlite:///psychograph.db",
+        description="SQLAlchemy URL: sqlite:///path.db (embedded) or postgresql+psycopg://…",
+    )
+    bot_token: SecretStr | None = Field(
+        default=None,
+        description="Telegram bot token from @BotFather; unset runs against the local sandbox.",
+    )
+    telegram_base_url: str = Field(
+        default=DEFAULT_TELEGRAM_BASE_URL,
+        description="Bot API base URL; the token is appended (Telegram or the local sandbox).",
+    )
+    api_tokens: Annotated[dict[str, Role], NoDecode] = Field(
+        default_factory=dict,
+        description="Comma-separated role:token pairs, e.g. ops:s3cret,marketer:t0ken.",
+    )
+    webhook_url: str | None = Field(
+        default=None, description="Public HTTPS URL Telegram posts updates to; unset polls."
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token."
+    )
+    recluster_cron: str | None = Field(
+        default="0 3 * * *",
+        description="Cron expression (minute hour day month weekday) for re-clustering.",
+    )
+    recluster_after_completions: int = Field(
+        default=500, ge=0, description="Also re-cluster after this many new completions (0: off)."
+    )
+    dispatch_interval_seconds: float = Field(
+        default=10.0, gt=0, description="How often the follow-up dispatcher looks for due items."
+    )
+    http_host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to.")
+    http_port: int = Field(default=8080, ge=1, le=65535, description="Port of the HTTP server.")
+    log_format: str = Field(default="text", pattern="^(text|json)$", description="text or json.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        scheme = value.split(":", 1)[0].split("+", 1)[0]
+        if scheme not in {"sqlite", "postgresql"}:
+            raise ValueError(f"expected a sqlite:/// or postgresql:// URL, got {scheme!r}")
+        return value
+
+    @field_validator("telegram_base_url", "webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value
+
+    @field_validator("recluster_cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"not a cron expression ({exc}): {value!r}") from None
+        return value
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _tokens(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        tokens: dict[str, str] = {}
+        for pair in filter(None, (p.strip() for p in value.split(","))):
+            role, sep, token = pair.partition(":")
+            if not sep or not token:
+                raise ValueError(f"expected role:token pairs separated by commas, got {pair!r}")
+            if role not in Role.__members__.values():
+                roles = ", ".join(r.value for r in Role)
+                raise ValueError(f"unknown role {role!r} (roles: {roles})")
+            if len(token) < 12:
+                raise ValueError(f"the {role} token is shorter than 12 characters")
+            tokens[token] = role
+        return tokens
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if not self.uses_sqlite:
+            return None
+        path = self.database_url.split(":///", 1)[1] if ":///" in self.database_url else ""
+        return Path(path) if path and path != ":memory:" else None
+
+    def role_for(self, token: str) -> Role | None:
+        """Return the role of an API token, comparing every known token in constant time."""
+        found: Role | None = None
+        for known, role in self.api_tokens.items():
+            if hmac.compare_digest(known.encode(), token.encode()):
+                found = role
+        return found
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning a validation error into one line naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        message = first["msg"].removeprefix("Value error, ")
+        variable = f"{ENV_PREFIX}{field.upper()}"
+        raise SettingsError(f"{variable}: {message}") from None
