@@ -13,7 +13,15 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from backend.storage.types import JSONType, UTCDateTime, utcnow
+from backend.storage.types import JSONType, UTCDateTime, utcnow, value_enum
+
+# Named constraints, so later migrations can drop them (SQLite rebuilds tables by name).
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
 
 
 def _ts(*, nullable: bool = False, index: bool = False) -> Any:
@@ -63,6 +71,8 @@ class Respondent(RespondentBase, table=True):
     )
     chat_id: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
     external_id: str | None = Field(default=None, max_length=128, unique=True, nullable=True)
+    #: The newest Telegram update processed for this person: a redelivered update is ignored.
+    last_update_id: int = Field(default=0, sa_type=BigInteger)
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 
@@ -73,7 +83,9 @@ class Respondent(RespondentBase, table=True):
 class QuestionnaireBase(SQLModel):
     key: str = Field(max_length=64, unique=True, index=True)
     title: str = Field(max_length=256)
-    status: QuestionnaireStatus = QuestionnaireStatus.ACTIVE
+    status: QuestionnaireStatus = Field(
+        default=QuestionnaireStatus.ACTIVE, sa_type=value_enum(QuestionnaireStatus)
+    )
 
 
 class QuestionnairePublic(QuestionnaireBase):
@@ -126,7 +138,7 @@ class QuestionnaireVersion(QuestionnaireVersionBase, table=True):
 
 
 class QuizSessionBase(SQLModel):
-    status: SessionStatus = SessionStatus.ACTIVE
+    status: SessionStatus = Field(default=SessionStatus.ACTIVE, sa_type=value_enum(SessionStatus))
     language: str = Field(default="en", max_length=16)
     cursor: str | None = Field(default=None, max_length=64)
     seed: int = Field(default=0, sa_type=BigInteger)
@@ -148,8 +160,8 @@ class QuizSession(QuizSessionBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     respondent_id: int = Field(foreign_key="respondent.id", ondelete="CASCADE")
     version_id: int = Field(foreign_key="questionnaireversion.id", index=True)
-    #: The last processed message/callback id, so a duplicate update is recorded once.
-    last_update_key: str | None = Field(default=None, max_length=64)
+    #: Options ticked so far on the current multiple-choice question, before "Done".
+    draft: list[str] | None = Field(default=None, sa_type=JSONType)
     started_at: datetime = _ts()
     updated_at: datetime = _ts()
     completed_at: datetime | None = _ts(nullable=True)

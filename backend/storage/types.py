@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, TypeDecorator
+from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 
@@ -37,3 +39,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def value_enum(enum: type[Enum], length: int = 16) -> SAEnum:
+    """Store an enum by its value in a plain string column: adding a member needs no
+    ``ALTER TYPE`` on PostgreSQL, and the stored text reads the same as the code."""
+    return SAEnum(
+        enum,
+        native_enum=False,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
