@@ -69,6 +69,42 @@ def _construct(node: yaml.Node, path: Path, lines: LineMap, issues: list[Definit
     return _scalar(node)
 
 
+def _yaml_issue(exc: yaml.YAMLError, label: str) -> DefinitionIssue:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        what = " ".join(filter(None, [exc.context, exc.problem]))
+        return DefinitionIssue((), line, f"{label}: {what}")
+    return DefinitionIssue((), None, f"{label}: {exc}")
+
+
+def _compose(text: str) -> tuple[Any, LineMap]:
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        raise DefinitionError([_yaml_issue(exc, "YAML syntax error")]) from None
+    if node is None:
+        raise DefinitionError([DefinitionIssue((), 1, "the file is empty")])
+    lines = LineMap()
+    issues: list[DefinitionIssue] = []
+    try:
+        data = _construct(node, (), lines, issues)
+    except yaml.YAMLError as exc:
+        raise DefinitionError([_yaml_issue(exc, "YAML error")]) from None
+    if issues:
+        raise DefinitionError(issues)
+    return data, lines
+
+
+def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise DefinitionError([DefinitionIssue((key,), None, f"duplicate key {key!r}")])
+        result[key] = value
+    return result
+
+
 def parse_definition_text(text: str, *, fmt: str = "yaml") -> tuple[Any, LineMap]:
     """Parse ``text`` (``yaml`` or ``json``) and return the data and its line map.
 
@@ -77,29 +113,26 @@ def parse_definition_text(text: str, *, fmt: str = "yaml") -> tuple[Any, LineMap
     DefinitionError
         On a syntax error or a duplicate key, with the line where it was found.
     """
-    if fmt == "json":
-        try:
-            json.loads(text)
-        except json.JSONDecodeError as exc:
-            issue = DefinitionIssue((), exc.lineno, f"JSON syntax error: {exc.msg}")
-            raise DefinitionError([issue]) from None
-    try:
-        node = yaml.compose(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        what = " ".join(filter(None, [exc.context, exc.problem]))
-        raise DefinitionError([DefinitionIssue((), line, f"YAML syntax error: {what}")]) from None
-    except yaml.YAMLError as exc:
-        raise DefinitionError([DefinitionIssue((), None, f"YAML error: {exc}")]) from None
-    if node is None:
+    if fmt != "json":
+        return _compose(text)
+    if not text.strip():
         raise DefinitionError([DefinitionIssue((), 1, "the file is empty")])
-    lines = LineMap()
-    issues: list[DefinitionIssue] = []
     try:
-        data = _construct(node, (), lines, issues)
-    except yaml.YAMLError as exc:
-        raise DefinitionError([DefinitionIssue((), None, f"YAML error: {exc}")]) from None
-    if issues:
-        raise DefinitionError(issues)
+        data = json.loads(text, object_pairs_hook=_json_pairs)
+    except json.JSONDecodeError as exc:
+        issue = DefinitionIssue((), exc.lineno, f"JSON syntax error: {exc.msg}")
+        raise DefinitionError([issue]) from None
+    except DefinitionError as exc:
+        duplicate = exc.issues[0]
+        try:  # the YAML composer knows the line of the second occurrence
+            _compose(text.replace("\t", " "))
+        except DefinitionError as located:
+            raise DefinitionError(located.issues) from None
+        raise DefinitionError([duplicate]) from None
+    # JSON is (nearly) YAML: compose it only for the line numbers; the data comes from the
+    # JSON parser, which handles what YAML reads differently (tabs, surrogate escapes).
+    try:
+        _, lines = _compose(text.replace("\t", " "))
+    except DefinitionError:
+        lines = LineMap()
     return data, lines

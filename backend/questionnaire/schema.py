@@ -44,8 +44,8 @@ class AnswerCondition(Strict):
     question: Identifier
     equals: Scalar | None = None
     not_equals: Scalar | None = None
-    in_: list[Scalar] | None = Field(default=None, alias="in")
-    not_in: list[Scalar] | None = None
+    in_: list[Scalar] | None = Field(default=None, alias="in", min_length=1)
+    not_in: list[Scalar] | None = Field(default=None, min_length=1)
     includes: Identifier | None = None
     excludes: Identifier | None = None
     gt: float | None = None

@@ -7,6 +7,7 @@ fault; all of them are collected so an author fixes a file in one pass.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,17 +33,29 @@ def _field_names() -> set[str]:
 _KNOWN_KEYS = _field_names()
 
 
+#: Names pydantic puts in error locations for members of a ``str | dict`` text union.
+_TEXT_MEMBERS = ("str", "dict[str,str]")
+
+
 def _data_path(data: Any, loc: tuple[str | int, ...]) -> Path:
     """Map a pydantic error location onto the data, dropping union tags it inserts."""
     path: list[str | int] = []
     node = data
     for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if (
+            isinstance(node, dict)
+            and not last
+            and part in QUESTION_TYPES
+            and node.get("type") == part
+        ):
+            continue  # the tag of the question-type union, not a key
         in_dict = isinstance(node, dict) and isinstance(part, str) and part in node
         in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
         if in_dict or in_list:
             node = node[part]
             path.append(part)
-        elif i == len(loc) - 1:
+        elif last and part not in _TEXT_MEMBERS:
             path.append(part)
     return tuple(path)
 
@@ -85,11 +98,28 @@ def shape_issues(data: Any, lines: LineMap) -> tuple[s.QuestionnaireDefinition |
     try:
         return s.QuestionnaireDefinition.model_validate(data), []
     except ValidationError as exc:
-        issues = []
+        issues: list[DefinitionIssue] = []
+        seen: set[tuple[Path, str]] = set()
         for error in exc.errors():
-            path = _data_path(data, tuple(error["loc"]))
-            issues.append(DefinitionIssue(path, lines.line_of(path), _message(error, path)))
+            loc = tuple(error["loc"])
+            path = _data_path(data, loc)
+            if any(part in _TEXT_MEMBERS for part in loc):
+                message = "a text is a string, or a map of language code to string"
+            else:
+                message = _message(error, path)
+            if error["type"] in {"union_tag_invalid", "union_tag_not_found"}:
+                path = (*path, "type")
+            if (path, message) in seen:
+                continue
+            seen.add((path, message))
+            issues.append(DefinitionIssue(path, lines.line_of(path), message))
         return None, issues
+
+
+def _within(question: s.NumberQuestion, value: float) -> bool:
+    low = question.min if question.min is not None else -math.inf
+    high = question.max if question.max is not None else math.inf
+    return low <= value <= high
 
 
 class _Checker:
@@ -207,6 +237,17 @@ class _Checker:
             and q.min >= q.max
         ):
             self.add((*path, "min"), f"min ({q.min:g}) must be below max ({q.max:g})")
+        elif (
+            isinstance(q, s.NumberQuestion)
+            and q.integer
+            and q.min is not None
+            and q.max is not None
+            and math.ceil(q.min) > math.floor(q.max)
+        ):
+            self.add(
+                (*path, "integer"),
+                f"no whole number lies between {q.min:g} and {q.max:g}",
+            )
 
     # -- conditions --------------------------------------------------------------------
 
@@ -288,6 +329,8 @@ class _Checker:
         if op in {"gt", "gte", "lt", "lte"}:
             if not numeric:
                 self.add((*path, op), f"{op} needs a Likert or number question, not {target.type}")
+            elif isinstance(target, s.NumberQuestion) and not _within(target, value):
+                self.add((*path, op), f"{value:g} is outside the range of {target.id!r}")
             elif isinstance(target, s.LikertQuestion) and not 1 <= value <= target.points:
                 self.add(
                     (*path, op), f"{value:g} is outside the {target.points}-point scale of "
@@ -320,6 +363,8 @@ class _Checker:
             for v in values:
                 if isinstance(v, bool) or not isinstance(v, int | float):
                     self.add((*path, op), f"{v!r} is not a number, but {target.id!r} is numeric")
+                elif isinstance(target, s.NumberQuestion) and not _within(target, v):
+                    self.add((*path, op), f"{v!r} is outside the range of {target.id!r}")
                 elif isinstance(target, s.LikertQuestion) and not 1 <= v <= target.points:
                     self.add(
                         (*path, op),
@@ -486,9 +531,13 @@ class _Checker:
         if seg is None:
             return
         known = {d.id for d in self.d.dimensions}
+        listed: set[str] = set()
         for i, key in enumerate(seg.dimensions or []):
             if key not in known:
                 self.add(("segmentation", "dimensions", i), f"unknown dimension {key!r}")
+            elif key in listed:
+                self.add(("segmentation", "dimensions", i), f"{key!r} is listed twice")
+            listed.add(key)
         if not 2 <= seg.k_min <= seg.k_max <= 20:
             self.add(
                 ("segmentation", "k_min"),
