@@ -53,6 +53,10 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Comma-separated role:token pairs, e.g. ops:s3cret,marketer:t0ken.",
     )
+    callback_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs button data; default: derived from the bot token.",
+    )
     webhook_url: str | None = Field(
         default=None, description="Public HTTPS URL Telegram posts updates to; unset polls."
     )

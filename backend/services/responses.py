@@ -29,7 +29,8 @@ def record_scores(quiz_session: QuizSession, *, session: Session) -> SessionScor
     """Score a finished session and store its dimension vector (replacing an earlier one)."""
     assert quiz_session.id is not None
     version = session.get(QuestionnaireVersion, quiz_session.version_id)
-    assert version is not None and version.id is not None
+    assert version is not None
+    assert version.id is not None
     key = ScoringKey.from_definition(definition_of(version))
     scores, scores_100 = score_answers(key, answers_of(quiz_session.id, session=session))
     completed_at = quiz_session.completed_at or utcnow()

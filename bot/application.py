@@ -1,0 +1,116 @@
+"""Build the python-telegram-bot Application: the same code path for Telegram and sandbox."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from backend.services.quiz import QuizService
+from backend.settings import Settings
+from bot import handlers
+from bot.callbacks import CallbackCodec
+from bot.render import Renderer
+from bot.sandbox import DEFAULT_TOKEN
+
+log = logging.getLogger(__name__)
+
+COMMANDS = [
+    BotCommand("start", "Choose a quiz"),
+    BotCommand("resume", "Continue where you left off"),
+    BotCommand("restart", "Start the current quiz over"),
+    BotCommand("cancel", "Stop the current quiz"),
+    BotCommand("privacy", "What is stored about you"),
+    BotCommand("delete_me", "Erase all your data"),
+    BotCommand("stop", "No more follow-up messages"),
+    BotCommand("help", "What I can do"),
+]
+UPDATE_TYPES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.CHANNEL_POST]
+
+
+def bot_token(settings: Settings) -> str:
+    """The configured token, or the sandbox's when none is set (demo and tests)."""
+    return settings.bot_token.get_secret_value() if settings.bot_token else DEFAULT_TOKEN
+
+
+def callback_secret(settings: Settings) -> bytes:
+    """The key that signs button data: stable across restarts and shared by all workers."""
+    if settings.callback_secret is not None:
+        return settings.callback_secret.get_secret_value().encode()
+    return hashlib.sha256(b"psychograph-callbacks:" + bot_token(settings).encode()).digest()
+
+
+def build_application(
+    settings: Settings,
+    service: QuizService,
+    *,
+    rate_limit: bool = True,
+    max_concurrent_updates: int = 256,
+) -> Application:
+    """Build the bot: handlers, per-chat ordered concurrent processing, rate limiting.
+
+    The bot reaches Telegram, or the local sandbox, at ``settings.telegram_base_url``.
+    """
+    from bot.processor import ChatOrderedProcessor
+
+    builder = (
+        Application.builder()
+        .token(bot_token(settings))
+        .base_url(settings.telegram_base_url)
+        .concurrent_updates(ChatOrderedProcessor(max_concurrent_updates))
+        .post_init(_post_init)
+    )
+    if rate_limit:
+        # Waits out Telegram's flood limits (and retries a 429 once) instead of failing.
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=2))  # type: ignore[arg-type]
+    application = builder.build()
+    codec = CallbackCodec(callback_secret(settings))
+    application.bot_data["psychograph"] = handlers.BotContext(
+        service=service, codec=codec, renderer=Renderer(codec)
+    )
+    private = filters.ChatType.PRIVATE
+    application.add_handler(CommandHandler("start", handlers.start))
+    application.add_handler(CommandHandler("resume", handlers.resume))
+    application.add_handler(CommandHandler("restart", handlers.restart))
+    application.add_handler(CommandHandler("cancel", handlers.cancel))
+    application.add_handler(CommandHandler("help", handlers.help_command))
+    application.add_handler(CommandHandler("privacy", handlers.privacy))
+    application.add_handler(CommandHandler("delete_me", handlers.delete_me))
+    application.add_handler(CommandHandler("stop", handlers.stop))
+    application.add_handler(CallbackQueryHandler(handlers.button))
+    application.add_handler(
+        MessageHandler(filters.UpdateType.EDITED_MESSAGE & private, handlers.edited_message)
+    )
+    application.add_handler(MessageHandler(filters.COMMAND & private, handlers.unknown_command))
+    application.add_handler(
+        MessageHandler(
+            filters.TEXT & ~filters.COMMAND & private & filters.UpdateType.MESSAGE,
+            handlers.text_answer,
+        )
+    )
+    application.add_handler(
+        MessageHandler(
+            private & filters.UpdateType.MESSAGE & ~filters.TEXT & ~filters.StatusUpdate.ALL,
+            handlers.other_message,
+        )
+    )
+    # Group chats, channel posts and service messages are ignored by design: quizzes are
+    # private conversations. Commands addressed in groups get a pointer (handlers above).
+    application.add_error_handler(handlers.on_error)
+    return application
+
+
+async def _post_init(application: Application) -> None:
+    try:
+        await application.bot.set_my_commands(COMMANDS)
+    except Exception:  # a missing command menu must not stop the bot
+        log.warning("could not set the bot's command menu", exc_info=True)

@@ -1,0 +1,416 @@
+"""Thin handlers: decode the update, make one service call off the event loop, render."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.constants import ChatType, ParseMode
+from telegram.error import BadRequest, Forbidden
+from telegram.ext import ContextTypes
+
+from backend.quiz import AnswerInvalid
+from backend.services.quiz import ChatUser, Duplicate, QuizError, QuizService, StaleAction, Step
+from bot.callbacks import Action, Callback, CallbackCodec, ForgedCallback
+from bot.render import Renderer
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+HELP = (
+    "<b>Psychograph quizzes</b>\n"
+    "/start – choose a quiz (or <code>/start ID</code> to open one)\n"
+    "/resume – continue where you left off\n"
+    "/restart – start the current quiz over\n"
+    "/cancel – stop the current quiz\n"
+    "/privacy – see what is stored about you\n"
+    "/delete_me – erase all your data\n"
+    "/stop – no more follow-up messages (/start to receive them again)\n"
+    "/help – this list"
+)
+PRIVATE_ONLY = "Quizzes run in a private chat with me: open it and send /start."
+NOT_TEXT = "I can only read text and button presses. Please answer with the buttons or by typing."
+
+
+@dataclass
+class BotContext:
+    """What the handlers share, stored in ``application.bot_data``."""
+
+    service: QuizService
+    codec: CallbackCodec
+    renderer: Renderer
+
+
+def _ctx(context: ContextTypes.DEFAULT_TYPE) -> BotContext:
+    found: BotContext = context.application.bot_data["psychograph"]
+    return found
+
+
+def _user(update: Update) -> ChatUser:
+    user, chat = update.effective_user, update.effective_chat
+    assert user is not None
+    assert chat is not None
+    return ChatUser(user.id, chat.id, user.first_name, user.language_code)
+
+
+async def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    # The service talks to the database synchronously: keep it off the event loop.
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+async def show(message_target: Any, ctx: BotContext, step: Step) -> None:
+    """Send the message(s) of a step to a chat."""
+    bot, chat_id = message_target
+    if step.kind == "intro":
+        rendered = ctx.renderer.intro(step)
+        await bot.send_message(
+            chat_id, rendered.text, parse_mode=ParseMode.HTML, reply_markup=rendered.keyboard
+        )
+    elif step.kind == "question":
+        rendered = ctx.renderer.question(step)
+        await bot.send_message(
+            chat_id, rendered.text, parse_mode=ParseMode.HTML, reply_markup=rendered.keyboard
+        )
+    else:
+        for part in ctx.renderer.result(step):
+            await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML)
+
+
+def _private(update: Update) -> bool:
+    return update.effective_chat is not None and update.effective_chat.type == ChatType.PRIVATE
+
+
+async def _reply(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    if update.effective_message is not None:
+        await update.effective_message.reply_text(
+            text, parse_mode=ParseMode.HTML, reply_markup=markup
+        )
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """List the open questionnaires, or open one from a deep link (/start ID)."""
+    if not _private(update):
+        await _reply(update, PRIVATE_ONLY)
+        return
+    ctx = _ctx(context)
+    user = _user(update)
+    if context.args:
+        key = context.args[0].strip().lower()
+        try:
+            step = await _call(ctx.service.start, user, key=key, update_id=update.update_id)
+        except QuizError as exc:
+            await _reply(update, html.escape(str(exc)) + " Send /start to see the open ones.")
+            return
+        await show((context.bot, user.chat_id), ctx, step)
+        return
+    await _call(ctx.service.set_opt_out, user, False, update_id=update.update_id)
+    listings = await _call(ctx.service.active_questionnaires)
+    if not listings:
+        await _reply(update, "There are no open quizzes right now. Please come back later.")
+        return
+    rows = [
+        [
+            InlineKeyboardButton(
+                listing.title[:64],
+                callback_data=ctx.codec.encode(Callback(Action.OPEN, listing.questionnaire_id)),
+            )
+        ]
+        for listing in listings
+    ]
+    name = html.escape(user.first_name or "there")
+    await _reply(
+        update, f"Hi {name}! Which quiz would you like to take?", InlineKeyboardMarkup(rows)
+    )
+
+
+async def resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Continue the latest unfinished quiz."""
+    if not _private(update):
+        await _reply(update, PRIVATE_ONLY)
+        return
+    ctx = _ctx(context)
+    user = _user(update)
+    step = await _call(ctx.service.resume, user, update_id=update.update_id)
+    if step is None:
+        await _reply(update, "You have no unfinished quiz. Send /start to begin one.")
+        return
+    await show((context.bot, user.chat_id), ctx, step)
+
+
+async def restart(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Start the latest quiz over."""
+    if not _private(update):
+        await _reply(update, PRIVATE_ONLY)
+        return
+    ctx = _ctx(context)
+    user = _user(update)
+    try:
+        step = await _call(ctx.service.restart, user, update_id=update.update_id)
+    except QuizError as exc:
+        await _reply(update, html.escape(str(exc)))
+        return
+    if step is None:
+        await _reply(update, "There is nothing to restart yet. Send /start to begin a quiz.")
+        return
+    await show((context.bot, user.chat_id), ctx, step)
+
+
+async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Cancel the unfinished quiz."""
+    if not _private(update):
+        await _reply(update, PRIVATE_ONLY)
+        return
+    cancelled = await _call(
+        _ctx(context).service.cancel, _user(update), update_id=update.update_id
+    )
+    if cancelled:
+        await _reply(update, "Quiz cancelled. Send /start whenever you want to begin again.")
+    else:
+        await _reply(update, "You have no unfinished quiz.")
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Show the commands."""
+    await _reply(update, HELP)
+
+
+async def privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Show what is stored about the respondent."""
+    if not _private(update):
+        await _reply(update, PRIVATE_ONLY)
+        return
+    report = await _call(_ctx(context).service.privacy, _user(update), update_id=update.update_id)
+    quizzes = ", ".join(html.escape(q) for q in report.questionnaires) or "none"
+    await _reply(
+        update,
+        "<b>What we store about you</b>\n"
+        f"Name: {html.escape(report.first_name or '—')}\n"
+        f"Language: {html.escape(report.language_code or '—')}\n"
+        f"Quizzes: {quizzes}\n"
+        f"Sessions: {report.sessions} ({report.completed} completed), answers: {report.answers}\n"
+        f"Follow-up messages: {'off' if report.opted_out else 'on'}\n\n"
+        "Your answers are used to describe your profile and to send you content that fits "
+        "it. /delete_me erases everything; /stop turns follow-ups off.",
+    )
+
+
+async def delete_me(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Ask for confirmation before erasing the respondent's data."""
+    if not _private(update):
+        await _reply(update, PRIVATE_ONLY)
+        return
+    codec = _ctx(context).codec
+    keyboard = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    "Yes, erase everything", callback_data=codec.encode(Callback(Action.ERASE))
+                ),
+                InlineKeyboardButton(
+                    "No, keep it", callback_data=codec.encode(Callback(Action.KEEP))
+                ),
+            ]
+        ]
+    )
+    await _reply(
+        update,
+        "This erases your answers, profile and everything else stored about you. "
+        "It cannot be undone. Are you sure?",
+        keyboard,
+    )
+
+
+async def stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Opt out of follow-up messages."""
+    if not _private(update):
+        await _reply(update, PRIVATE_ONLY)
+        return
+    await _call(_ctx(context).service.set_opt_out, _user(update), True, update_id=update.update_id)
+    await _reply(
+        update, "Done: you will get no more follow-up messages. Send /start to opt back in."
+    )
+
+
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Point to /help for commands the bot does not know."""
+    if _private(update):
+        await _reply(update, "I don't know that command. " + HELP)
+
+
+# --- answers -------------------------------------------------------------------------------
+
+
+async def text_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Take typed text as the answer to the current question."""
+    ctx = _ctx(context)
+    user = _user(update)
+    message = update.effective_message
+    assert message is not None
+    try:
+        step = await _call(
+            ctx.service.answer_text, user, message.text or "", update_id=update.update_id
+        )
+    except Duplicate:
+        return
+    except AnswerInvalid as exc:
+        await _reply(update, html.escape(str(exc)))
+        return
+    if step is None:
+        await _reply(update, "Send /start to choose a quiz, or /help to see what I can do.")
+        return
+    await show((context.bot, user.chat_id), ctx, step)
+
+
+async def other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Answer stickers, photos, voice and other non-text messages helpfully."""
+    await _reply(update, NOT_TEXT)
+
+
+async def edited_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Explain that editing a sent answer changes nothing."""
+    message = update.edited_message
+    if message is not None:
+        await message.reply_text(
+            "Editing a message does not change your answer. Use ◀ Back on the current "
+            "question to change the previous one."
+        )
+
+
+async def group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Point group members to a private chat (only when addressed with a command)."""
+    await _reply(update, PRIVATE_ONLY)
+
+
+# --- buttons -------------------------------------------------------------------------------
+
+
+async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Handle every inline button: decode, call the service, edit the message, go on."""
+    query = update.callback_query
+    assert query is not None
+    ctx = _ctx(context)
+    user = _user(update)
+    try:
+        callback = ctx.codec.decode(query.data)
+    except ForgedCallback:
+        log.warning("refused callback data %r from user %s", query.data, user.user_id)
+        await query.answer("This button is not valid.")
+        return
+    try:
+        step = await _dispatch(ctx, user, callback, update.update_id)
+    except Duplicate:
+        await query.answer()
+        return
+    except (StaleAction, AnswerInvalid, QuizError) as exc:
+        await query.answer(str(exc)[:200])
+        return
+    await query.answer()
+    message = query.message if isinstance(query.message, Message) else None
+    if step is None:
+        return
+    if isinstance(step, str):
+        if message is not None:
+            await message.edit_text(step, parse_mode=ParseMode.HTML)
+        return
+    await _settle_message(ctx, message, callback, step)
+    if callback.action is Action.TOGGLE:
+        return
+    await show((context.bot, user.chat_id), ctx, step)
+
+
+async def _settle_message(
+    ctx: BotContext, message: Message | None, callback: Callback, step: Step
+) -> None:
+    """Update the pressed message: ticks for a toggle, the chosen answer otherwise."""
+    if message is None:
+        return
+    try:
+        if callback.action is Action.TOGGLE:
+            await message.edit_reply_markup(reply_markup=ctx.renderer.question(step).keyboard)
+        elif step.answered_question is not None:
+            definition = step.definition
+            question = definition.questions()[step.answered_question]
+            await message.edit_text(
+                ctx.renderer.answered(definition, question, step.answered_value, step.language),
+                parse_mode=ParseMode.HTML,
+            )
+        else:  # begin, back, open: the old message's buttons are spent
+            await message.edit_reply_markup(reply_markup=None)
+    except BadRequest as exc:
+        # "message is not modified" or a message too old to edit: nothing to fix.
+        log.debug("could not update message %s: %s", message.message_id, exc)
+
+
+_PRESS_ACTIONS = {
+    Action.ANSWER: "answer",
+    Action.TOGGLE: "toggle",
+    Action.DONE: "done",
+    Action.SKIP: "skip",
+    Action.BACK: "back",
+}
+
+
+async def _dispatch(
+    ctx: BotContext, user: ChatUser, callback: Callback, update_id: int
+) -> Step | str | None:
+    service = ctx.service
+    action = callback.action
+    if action is Action.OPEN:
+        return await _call(
+            service.start, user, questionnaire_id=callback.session, update_id=update_id
+        )
+    if action is Action.ERASE:
+        erased = await _call(service.delete_me, user, update_id=update_id)
+        return (
+            "All your data has been erased. Goodbye — send /start if you ever want to return."
+            if erased
+            else "There was nothing stored about you."
+        )
+    if action is Action.KEEP:
+        await _call(service.touch, user, update_id=update_id)
+        return "Nothing was erased."
+    if action is Action.BEGIN:
+        return await _call(service.begin, user, callback.session, update_id=update_id)
+    return await _call(
+        service.press,
+        user,
+        callback.session,
+        callback.question,
+        _PRESS_ACTIONS[action],
+        callback.value,
+        update_id=update_id,
+    )
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log every unhandled error with its update, and tell the respondent something useful."""
+    if isinstance(context.error, Forbidden):
+        log.info("user blocked the bot: %s", context.error)
+        return
+    update_id = update.update_id if isinstance(update, Update) else None
+    log.error("error while handling update %s", update_id, exc_info=context.error)
+    if isinstance(update, Update) and update.effective_chat is not None:
+        try:
+            await context.bot.send_message(
+                update.effective_chat.id,
+                "Sorry, something went wrong on our side. Your answers so far are saved: "
+                "send /resume to continue.",
+            )
+        except Exception:
+            log.warning("could not tell chat %s about the error", update.effective_chat.id)
