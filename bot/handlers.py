@@ -297,6 +297,14 @@ async def group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 # --- buttons -------------------------------------------------------------------------------
 
 
+async def _toast(query: Any, text: str | None = None) -> None:
+    """Answer a button press; a press too old to answer (after downtime) is not an error."""
+    try:
+        await query.answer(text[:200] if text else None)
+    except BadRequest as exc:
+        log.info("could not answer callback query %s: %s", query.id, exc)
+
+
 async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Handle every inline button: decode, call the service, edit the message, go on."""
     query = update.callback_query
@@ -307,17 +315,17 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         callback = ctx.codec.decode(query.data)
     except ForgedCallback:
         log.warning("refused callback data %r from user %s", query.data, user.user_id)
-        await query.answer("This button is not valid.")
+        await _toast(query, "This button is not valid.")
         return
     try:
         step = await _dispatch(ctx, user, callback, update.update_id)
     except Duplicate:
-        await query.answer()
+        await _toast(query)
         return
     except (StaleAction, AnswerInvalid, QuizError) as exc:
-        await query.answer(str(exc)[:200])
+        await _toast(query, str(exc))
         return
-    await query.answer()
+    await _toast(query)
     message = query.message if isinstance(query.message, Message) else None
     if step is None:
         return

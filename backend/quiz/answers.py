@@ -80,12 +80,10 @@ def check_value(question: Question, value: Any) -> Any:
             raise AnswerInvalid("Please answer yes or no.")
         return value
     if isinstance(question, NumberQuestion):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
+        if isinstance(value, bool) or not isinstance(value, int | float):
             raise AnswerInvalid("Please send a number" + _range_hint(question) + ".")
+        if not math.isfinite(value):
+            raise AnswerInvalid(f"That number is out of range: send one{_range_hint(question)}.")
         if question.integer:
             if value != int(value):
                 raise AnswerInvalid("Please send a whole number" + _range_hint(question) + ".")

@@ -100,12 +100,11 @@ class QuizNavigator:
     def previous(self, question_id: str | None, answers: Mapping[str, Any]) -> str | None:
         """The question before ``question_id`` on the respondent's path (None at the start)."""
         path = self.path(answers)
-        if question_id is None:
-            return path[-1] if path else None
-        if question_id in path:
+        if question_id is not None and question_id in path:
             index = path.index(question_id)
             return path[index - 1] if index > 0 else None
-        return None
+        # The question being asked now comes right after the answered path.
+        return path[-1] if path else None
 
     def path(self, answers: Mapping[str, Any]) -> list[str]:
         """The questions asked so far, in order, replaying answers from the start."""
