@@ -67,6 +67,9 @@ def build_application(
         .token(bot_token(settings))
         .base_url(settings.telegram_base_url)
         .concurrent_updates(ChatOrderedProcessor(max_concurrent_updates))
+        # Every update in flight may hold a connection; wait for one rather than fail.
+        .connection_pool_size(max_concurrent_updates)
+        .pool_timeout(30.0)
         .post_init(_post_init)
     )
     if rate_limit:

@@ -213,14 +213,15 @@ def build_features(
             f"{max_missing_fraction:.0%} of {', '.join(selected)}."
         )
     values = picked[kept]
-    mean = np.nanmean(values, axis=0) if missing[kept].any() else values.mean(axis=0)
-    empty = [name for name, m in zip(selected, mean, strict=True) if np.isnan(m)]
+    observed = (~missing[kept]).sum(axis=0)
+    empty = [name for name, count in zip(selected, observed, strict=True) if count == 0]
     if empty:
         raise SegmentationError(
             f"Dimension(s) {', '.join(map(repr, empty))} have no scores at all; "
             "remove them from the segmentation settings."
         )
-    scale = np.sqrt(np.nanmean((values - mean) ** 2, axis=0))
+    mean = np.nansum(values, axis=0) / observed
+    scale = np.sqrt(np.nansum((values - mean) ** 2, axis=0) / observed)
     # A constant dimension carries no information; scale 1 keeps it at 0 instead of NaN.
     scale[scale < 1e-12] = 1.0
     values -= mean
@@ -240,8 +241,14 @@ def build_features(
                 f"({data.shape[0]}, {len(choice.options)}), got {block.shape}."
             )
         block = block[kept]
-        share = np.nanmean(block, axis=0) if np.isnan(block).any() else block.mean(axis=0)
-        share = np.nan_to_num(share, nan=0.0)
+        answered = (~np.isnan(block)).sum(axis=0)
+        # An option nobody answered gets share 0 (np.nanmean would warn on the empty column).
+        share = np.divide(
+            np.nansum(block, axis=0),
+            answered,
+            out=np.zeros(block.shape[1]),
+            where=answered > 0,
+        )
         block = np.where(np.isnan(block), share, block)
         col_scale = np.full(len(choice.options), math.sqrt(2) / choice_weight)
         blocks.append(block / col_scale)

@@ -5,8 +5,13 @@ subsample of ``subsample_size`` rows (50 000 by default), which is plenty to tel
 segments of at least ``min_share`` of the population. Only the chosen k is then fitted on all
 rows, warm-started from the subsample's centres with a single Lloyd run (or a single EM run for
 mixtures), so it converges in a few passes. Silhouettes always use a fixed-size sample, so
-their cost does not grow with N. On 1M x 8 rows this keeps the whole fit to a few seconds on
-two cores and memory to a few copies of the input.
+their cost does not grow with N, and run in 256 MB distance chunks (see :mod:`.selection`).
+
+Measured on 2 cores, 1M x 8 synthetic respondents from 4 profiles: KMeans fit 6-9 s, the
+process peaking at about 540 MiB of which 260 MiB is the input and its generation; the
+Gaussian mixture path takes 20-30 s (eight mixtures with restarts on the subsample), so lower
+``subsample_size`` there if that matters. MiniBatchKMeans was not needed: the warm-started
+Lloyd pass over all rows takes well under a second.
 """
 
 from __future__ import annotations

@@ -120,6 +120,7 @@ class QuizService:
     def __init__(self, engine: Engine, *, assign_segment: SegmentAssigner | None = None) -> None:
         self.engine = engine
         self.assign_segment = assign_segment
+        self._definitions: dict[int, QuestionnaireDefinition] = {}
 
     # -- respondents --------------------------------------------------------------------
 
@@ -595,9 +596,14 @@ class QuizService:
         return self._step(session, quiz, user)
 
     def _definition(self, session: Session, quiz: QuizSession) -> QuestionnaireDefinition:
-        version = session.get(QuestionnaireVersion, quiz.version_id)
-        assert version is not None
-        return definition_of(version)
+        # Versions are immutable and this service serves one database: cache by id, so an
+        # answer does not load and parse the definition's JSON again.
+        found = self._definitions.get(quiz.version_id)
+        if found is None:
+            version = session.get(QuestionnaireVersion, quiz.version_id)
+            assert version is not None
+            found = self._definitions[quiz.version_id] = definition_of(version)
+        return found
 
     def _current_question(
         self, quiz: QuizSession, definition: QuestionnaireDefinition, question_id: str
@@ -623,9 +629,11 @@ class QuizService:
         user: ChatUser,
     ) -> Step:
         assert quiz.id is not None
-        stored = session.exec(
-            select(Answer).where(Answer.session_id == quiz.id, Answer.question_id == question.id)
-        ).first()
+        rows = {
+            row.question_id: row
+            for row in session.exec(select(Answer).where(Answer.session_id == quiz.id)).all()
+        }
+        stored = rows.get(question.id)
         if stored is None:
             session.add(Answer(session_id=quiz.id, question_id=question.id, value=value))
         else:
@@ -633,7 +641,8 @@ class QuizService:
             stored.answered_at = utcnow()
             session.add(stored)
         session.flush()
-        answers = answers_of(quiz.id, session=session)
+        answers = {question_id: row.value for question_id, row in rows.items()}
+        answers[question.id] = value
         navigator = QuizNavigator(definition, quiz.seed)
         following = navigator.next_after(question.id, answers)
         # An answer changed after "Back" may put the respondent on a path they already
@@ -649,7 +658,7 @@ class QuizService:
             if isinstance(stored_next, list):
                 quiz.draft = list(stored_next)
             self._touch(session, quiz)
-            step = self._step(session, quiz, user)
+            step = self._step(session, quiz, user, answers)
         step.answered_question, step.answered_value = question.id, value
         return step
 
@@ -686,13 +695,20 @@ class QuizService:
             segment=segment,
         )
 
-    def _step(self, session: Session, quiz: QuizSession, user: ChatUser) -> Step:
+    def _step(
+        self,
+        session: Session,
+        quiz: QuizSession,
+        user: ChatUser,
+        answers: dict[str, Any] | None = None,
+    ) -> Step:
         assert quiz.id is not None
         definition = self._definition(session, quiz)
         if quiz.cursor is None:
             return Step("intro", quiz.id, definition, quiz.language)
         navigator = QuizNavigator(definition, quiz.seed)
-        answers = answers_of(quiz.id, session=session)
+        if answers is None:
+            answers = answers_of(quiz.id, session=session)
         question = definition.questions()[quiz.cursor]
         position, total = navigator.progress(quiz.cursor, answers)
         current = quiz.draft if isinstance(question, MultipleChoiceQuestion) else None

@@ -21,8 +21,10 @@ from backend.storage.types import utcnow
 
 def answers_of(session_id: int, *, session: Session) -> dict[str, Any]:
     """Return a session's current answers as question id -> value."""
-    rows = session.exec(select(Answer).where(Answer.session_id == session_id)).all()
-    return {row.question_id: row.value for row in rows}
+    rows = session.exec(
+        select(Answer.question_id, Answer.value).where(Answer.session_id == session_id)
+    ).all()
+    return dict(rows)
 
 
 def record_scores(quiz_session: QuizSession, *, session: Session) -> SessionScore:

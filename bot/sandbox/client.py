@@ -82,7 +82,8 @@ class SandboxClient:
         http_timeout: float = 30.0,
     ) -> Any:
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            # Every simulated person may hold a long poll open: no cap on connections.
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         async with self._session.request(
             method,
             f"{self.base_url}{path}",

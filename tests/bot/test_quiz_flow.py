@@ -55,7 +55,7 @@ def random_chooser(seed: int) -> Any:
             high = int(question.max if question.max is not None else 100)
             return rng.randint(max(low, 16), max(high, 16)) if question.integer else low + 0.5
         if isinstance(question, TextQuestion):
-            return "I like <b>bold</b> & honest answers"
+            return "I like <b>bold</b> & honest answers"[: question.max_length]
         raise AssertionError(question)
 
     return choose
