@@ -213,3 +213,7 @@ class SessionScore(SessionScoreBase, table=True):
     questionnaire_id: int = Field(foreign_key="questionnaire.id", ondelete="CASCADE")
     version_id: int = Field(foreign_key="questionnaireversion.id")
     completed_at: datetime = _ts()
+
+
+# Tables defined in their own modules register on the same metadata when imported here.
+from backend.storage import followup_tables, segment_tables  # noqa: E402, F401

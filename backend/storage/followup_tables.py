@@ -1,0 +1,1 @@
+"""Tables of content items, the follow-up outbox and engagement."""

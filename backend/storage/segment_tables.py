@@ -1,0 +1,1 @@
+"""Tables of segmentation runs, segments and assignments."""
