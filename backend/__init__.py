@@ -1,0 +1,3 @@
+"""Psychograph: psychographic segmentation through Telegram quizzes."""
+
+__version__ = "0.1.0"

@@ -234,6 +234,33 @@ def questionnaire_reliability(obj: Context, key: str, version: int | None) -> No
     console.print(table)
 
 
+# --- sandbox -----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8081, show_default=True, type=int)
+@click.option("--no-rate-limit", is_flag=True, help="Lift Telegram's flood limits.")
+def sandbox(host: str, port: int, no_rate_limit: bool) -> None:
+    """Run the local Telegram Bot API sandbox alone (Ctrl+C stops it)."""
+    import asyncio
+
+    from bot.sandbox import SandboxConfig, run_sandbox
+
+    config = SandboxConfig(rate_limit_enabled=not no_rate_limit)
+    console.print(
+        f"Bot API sandbox on http://{host}:{port}/bot<token>/<method>, "
+        f"respondent API on http://{host}:{port}/sandbox/ (token {config.token})",
+        highlight=False,
+    )
+    try:
+        asyncio.run(run_sandbox(config, host, port))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+
+
 # --- demo --------------------------------------------------------------------------------
 
 
@@ -296,3 +323,7 @@ def _describe(definition: QuestionnaireDefinition, version: int, outcome: str) -
 def main() -> None:
     """Entry point of the ``psychograph`` console script."""
     cli()
+
+
+if __name__ == "__main__":
+    main()

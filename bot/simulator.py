@@ -7,6 +7,7 @@ and answers with buttons or text like a person in the Telegram app.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ class ScriptedRespondent:
         *,
         language: str | None = None,
         timeout: float = 10.0,
+        think: Callable[[], float] | None = None,
     ) -> None:
         self.client = client
         self.user_id = user_id
@@ -61,6 +63,8 @@ class ScriptedRespondent:
         self.choose = choose
         self.language = language
         self.timeout = timeout
+        #: Seconds a person takes to read and answer (not counted in latencies).
+        self.think = think
         self.questions = list(definition.questions().values())
 
     async def _next_message(self, transcript: Transcript, started: float) -> ChatMessage:
@@ -117,6 +121,8 @@ class ScriptedRespondent:
                 return transcript
             question = self._recognise(message)
             value = self.choose(question)
+            if self.think is not None:
+                await asyncio.sleep(self.think())
             transcript.answers[question.id] = value
             started = await self._answer(message, question, value)
             message = await self._next_message(transcript, started)

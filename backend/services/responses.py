@@ -89,3 +89,219 @@ def version_reliability(
         by_session[session_id][question_id] = value
     raw = scoring_key.raw_matrix(list(by_session.values()))
     return stored, len(by_session), reliability(scoring_key, raw)
+
+
+# --- CSV export and import ------------------------------------------------------------------
+
+#: Separator of the options of a multiple-choice answer inside one CSV cell.
+MULTI_SEPARATOR = ";"
+
+
+class ImportError_(ValueError):
+    """A response file was rejected; ``problems`` lists each with its line and column."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return MULTI_SEPARATOR.join(str(v) for v in value)
+    return str(value)
+
+
+def export_responses(key: str, *, session: Session) -> tuple[list[str], list[list[str]]]:
+    """Return the header and rows of a questionnaire's completed responses: one row per
+    completed session with its answers (by item id), dimension scores and segment."""
+    from backend.storage.models import Respondent
+
+    questionnaire = get_questionnaire(key, session=session)
+    stored = current_version(key, session=session)
+    definition = definition_of(stored)
+    question_ids = list(definition.questions())
+    dimensions = [d.id for d in definition.dimensions]
+    segment_of = _segments_by_respondent(session, questionnaire.id or 0)
+    header = [
+        "respondent",
+        "session",
+        "version",
+        "completed_at",
+        *question_ids,
+        *dimensions,
+        *(f"{d}_100" for d in dimensions),
+        "segment",
+    ]
+    rows = session.exec(
+        select(SessionScore, Respondent, QuestionnaireVersion.version)
+        .join(Respondent, col(Respondent.id) == col(SessionScore.respondent_id))
+        .join(QuestionnaireVersion, col(QuestionnaireVersion.id) == col(SessionScore.version_id))
+        .where(SessionScore.questionnaire_id == questionnaire.id)
+        .order_by(col(SessionScore.completed_at))
+    ).all()
+    answers: dict[int, dict[str, Any]] = defaultdict(dict)
+    if rows:
+        ids = [score.session_id for score, _, _ in rows]
+        for session_id, question_id, value in session.exec(
+            select(Answer.session_id, Answer.question_id, Answer.value).where(
+                col(Answer.session_id).in_(ids)
+            )
+        ).all():
+            answers[session_id][question_id] = value
+    out = []
+    for score, respondent, version in rows:
+        given = answers[score.session_id]
+        out.append(
+            [
+                respondent.external_id or str(respondent.id),
+                str(score.session_id),
+                str(version),
+                score.completed_at.isoformat(),
+                *(_cell(given.get(q)) for q in question_ids),
+                *(_cell(score.scores.get(d)) for d in dimensions),
+                *(_cell(score.scores_100.get(d)) for d in dimensions),
+                segment_of.get(score.respondent_id, ""),
+            ]
+        )
+    return header, out
+
+
+def _segments_by_respondent(session: Session, questionnaire_id: int) -> dict[int, str]:
+    """Respondent -> segment name, when segmentation has run (empty otherwise)."""
+    try:
+        from backend.services.segments import segment_names_by_respondent
+    except ImportError:
+        return {}
+    return segment_names_by_respondent(session, questionnaire_id)
+
+
+def _parse_cell(question: Any, raw: str) -> Any:
+    from backend.questionnaire.schema import (
+        LikertQuestion,
+        MultipleChoiceQuestion,
+        NumberQuestion,
+    )
+    from backend.quiz import check_value, parse_typed
+
+    if isinstance(question, LikertQuestion):
+        if not raw.strip().lstrip("-").isdigit():
+            raise ValueError(f"expected a whole number from 1 to {question.points}")
+        return check_value(question, int(raw))
+    if isinstance(question, MultipleChoiceQuestion):
+        chosen = [part.strip() for part in raw.split(MULTI_SEPARATOR) if part.strip()]
+        return check_value(question, chosen)
+    if isinstance(question, NumberQuestion):
+        return parse_typed(question, raw)
+    if question.type == "text":
+        return parse_typed(question, raw)
+    return check_value(question, raw.strip())
+
+
+def import_responses(
+    key: str,
+    text: str,
+    *,
+    session: Session,
+    assign_segment: Any = None,
+) -> int:
+    """Import completed responses collected elsewhere (CSV, one column per item id, an
+    optional ``respondent`` column of external ids). All rows or none; returns the count.
+
+    Raises
+    ------
+    ImportError_
+        With every problem found, each naming its line and column.
+    """
+    import csv
+    import io
+
+    from backend.quiz import AnswerInvalid, QuizNavigator
+    from backend.storage.models import Respondent
+
+    stored = current_version(key, session=session)
+    definition = definition_of(stored)
+    questions = definition.questions()
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise ImportError_(["line 1: the file is empty; expected a header of item ids"]) from None
+    except csv.Error as exc:
+        raise ImportError_([f"line 1: not CSV: {exc}"]) from None
+    problems: list[str] = []
+    known = {"respondent", *questions}
+    unknown = [h for h in header if h not in known]
+    if unknown:
+        problems.append(
+            f"line 1: unknown column{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+            f"expected respondent and item ids of {key!r}"
+        )
+    if len(set(header)) != len(header):
+        problems.append("line 1: a column appears twice")
+    if problems:
+        raise ImportError_(problems)
+    parsed: list[tuple[str | None, dict[str, Any]]] = []
+    seen_external: set[str] = set()
+    try:
+        for line_no, row in enumerate(reader, start=2):
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                problems.append(f"line {line_no}: {len(row)} cells, the header has {len(header)}")
+                continue
+            external: str | None = None
+            values: dict[str, Any] = {}
+            for column, raw in zip(header, row, strict=True):
+                if column == "respondent":
+                    external = raw.strip() or None
+                    continue
+                if not raw.strip():
+                    continue
+                try:
+                    values[column] = _parse_cell(questions[column], raw)
+                except (AnswerInvalid, ValueError) as exc:
+                    problems.append(f"line {line_no}, column {column}: {raw!r}: {exc}")
+            if external is not None:
+                if external in seen_external:
+                    problems.append(f"line {line_no}: respondent {external!r} appears twice")
+                seen_external.add(external)
+            parsed.append((external, values))
+    except csv.Error as exc:
+        problems.append(f"line {reader.line_num}: not CSV: {exc}")
+    if problems:
+        raise ImportError_(
+            problems[:50] + ([f"… and {len(problems) - 50} more"] if len(problems) > 50 else [])
+        )
+    assert stored.id is not None
+    for external, values in parsed:
+        respondent = None
+        if external is not None:
+            respondent = session.exec(
+                select(Respondent).where(Respondent.external_id == external)
+            ).first()
+        if respondent is None:
+            respondent = Respondent(external_id=external)
+            session.add(respondent)
+            session.flush()
+        assert respondent.id is not None
+        quiz = QuizSession(
+            respondent_id=respondent.id,
+            version_id=stored.id,
+            status=SessionStatus.COMPLETED,
+            completed_at=utcnow(),
+        )
+        session.add(quiz)
+        session.flush()
+        assert quiz.id is not None
+        # Drop answers to questions the branching would not have asked.
+        navigator = QuizNavigator(definition, 0)
+        kept = {q: v for q, v in values.items() if navigator.is_visible(q, values)}
+        for question_id, value in kept.items():
+            session.add(Answer(session_id=quiz.id, question_id=question_id, value=value))
+        session.flush()
+        score = record_scores(quiz, session=session)
+        if assign_segment is not None:
+            assign_segment(session, score)
+    return len(parsed)

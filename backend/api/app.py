@@ -1,0 +1,104 @@
+"""The aiohttp application: API, Telegram webhook, health and metrics."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import Engine
+
+from backend.api.errors import Handler, error_middleware, json_error
+from backend.api.keys import BOT, ENGINE, QUIZ, ROLE, SCHEDULER, SETTINGS
+from backend.api.views import routes
+from backend.services.quiz import QuizService
+from backend.settings import Settings
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+#: Request bodies above this are refused with 413 (a definition or a response CSV).
+MAX_BODY_BYTES = 5 * 1024 * 1024
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Require a bearer token whose role may use the route; health checks are public."""
+    roles = getattr(request.match_info.handler, "api_roles", None)
+    route = request.match_info.route.resource
+    if route is None or request.path == WEBHOOK_PATH or (roles is None and _public(request)):
+        return await handler(request)
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return _unauthorized("send an API token: Authorization: Bearer <token>")
+    role = request.app[SETTINGS].role_for(token.strip())
+    if role is None:
+        return _unauthorized("the API token is not valid")
+    if roles is not None and role not in roles:
+        allowed = ", ".join(sorted(r.value for r in roles))
+        return json_error(
+            403,
+            f"the {role.value} role may not {request.method} {request.path} (allowed: {allowed})",
+        )
+    request[ROLE] = role
+    return await handler(request)
+
+
+def _public(request: web.Request) -> bool:
+    return request.path in {"/healthz", "/readyz"}
+
+
+def _unauthorized(message: str) -> web.Response:
+    response = json_error(401, message)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="psychograph"'
+    return response
+
+
+async def telegram_webhook(request: web.Request) -> web.Response:
+    """Take an update from Telegram; refuse requests without the configured secret."""
+    settings = request.app[SETTINGS]
+    bot = request.app.get(BOT)
+    expected = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    given = request.headers.get(SECRET_HEADER, "")
+    if bot is None or expected is None:
+        return json_error(404, "the webhook is not enabled on this instance")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        return json_error(403, "wrong or missing secret token")
+    try:
+        payload = await request.json()
+    except ValueError:
+        return json_error(400, "the update is not JSON")
+    from telegram import Update
+
+    try:
+        update = Update.de_json(payload, bot.bot)
+    except Exception:  # a malformed update must not make Telegram retry forever
+        log.warning("dropped a malformed webhook update", exc_info=True)
+        return json_error(400, "not a Telegram update")
+    await bot.update_queue.put(update)
+    return web.Response(status=200)
+
+
+def create_app(
+    settings: Settings,
+    engine: Engine,
+    *,
+    quiz: QuizService | None = None,
+    bot: Any = None,
+    scheduler: Any = None,
+) -> web.Application:
+    """Build the HTTP application around already-open resources."""
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY_BYTES
+    )
+    app[SETTINGS] = settings
+    app[ENGINE] = engine
+    app[QUIZ] = quiz or QuizService(engine)
+    app[BOT] = bot
+    app[SCHEDULER] = scheduler
+    routes.register(app)
+    app.router.add_post(WEBHOOK_PATH, telegram_webhook)
+    return app

@@ -1,0 +1,53 @@
+"""API errors: domain errors become JSON with a status and a message a person can act on."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    """An error with an HTTP status, shown to the caller as JSON."""
+
+    def __init__(self, status: int, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.details = details
+
+
+def json_error(status: int, message: str, **details: Any) -> web.Response:
+    body = {"error": message, **({"details": details} if details else {})}
+    return web.json_response(body, status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure into a JSON error; never leak a traceback to the caller."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return json_error(exc.status, exc.message, **exc.details)
+    except web.HTTPRequestEntityTooLarge as exc:
+        return json_error(413, f"the request body is too large: {exc.text}")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = {
+            404: f"no such endpoint: {request.method} {request.path} (see /api/openapi.json)",
+            405: f"{request.method} is not allowed on {request.path}",
+        }.get(exc.status, exc.reason)
+        return json_error(exc.status, message)
+    except json.JSONDecodeError as exc:
+        return json_error(400, f"the body is not valid JSON: {exc.msg} at line {exc.lineno}")
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return json_error(500, "internal error; it has been logged for the operators")

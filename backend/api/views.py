@@ -1,0 +1,456 @@
+"""API views: read the request, make one service call off the event loop, return JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlmodel import func, select
+
+from backend.api.errors import ApiError
+from backend.api.keys import BOT, ENGINE, QUIZ, SCHEDULER
+from backend.api.routes import MARKETING, OPS, READ, Body, RouteTable
+from backend.questionnaire import DefinitionError, load_definition
+from backend.services import questionnaires as qs
+from backend.services import responses as rs
+from backend.storage.engine import session_scope
+from backend.storage.models import (
+    QuizSession,
+    Respondent,
+    RespondentPublic,
+    SessionScore,
+)
+
+T = TypeVar("T")
+routes = RouteTable()
+
+
+async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run blocking database work off the event loop."""
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def ok(model: BaseModel | list[Any] | dict[str, Any], status: int = 200) -> web.Response:
+    if isinstance(model, BaseModel):
+        return web.json_response(text=model.model_dump_json(), status=status)
+    if isinstance(model, list):
+        payload = [m.model_dump(mode="json") if isinstance(m, BaseModel) else m for m in model]
+        return web.json_response(payload, status=status)
+    return web.json_response(model, status=status)
+
+
+# --- health --------------------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str] = {}
+
+
+@routes.route(
+    "GET",
+    "/healthz",
+    summary="Liveness: the process answers",
+    tag="health",
+    roles=None,
+    response=Health,
+)
+async def healthz(request: web.Request) -> web.Response:
+    return ok(Health(status="ok"))
+
+
+@routes.route(
+    "GET",
+    "/readyz",
+    summary="Readiness: database, bot and scheduler",
+    tag="health",
+    roles=None,
+    response=Health,
+    statuses={503: "not ready"},
+)
+async def readyz(request: web.Request) -> web.Response:
+    app = request.app
+    checks: dict[str, str] = {}
+
+    def ping() -> None:
+        with app[ENGINE].connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    try:
+        await asyncio.wait_for(in_thread(ping), timeout=5)
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means not ready; the reason is reported
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    bot = app.get(BOT)
+    if bot is not None:
+        checks["bot"] = "ok" if bot.running else "not running"
+    scheduler = app.get(SCHEDULER)
+    if scheduler is not None:
+        checks["scheduler"] = "ok" if scheduler.running else "not running"
+    ready = all(v == "ok" for v in checks.values())
+    return web.json_response(
+        Health(status="ok" if ready else "not ready", checks=checks).model_dump(),
+        status=200 if ready else 503,
+    )
+
+
+# --- questionnaires ------------------------------------------------------------------------
+
+
+class QuestionnaireOut(BaseModel):
+    id: str
+    title: str
+    status: str
+    version: int
+    versions: int
+    sessions: int
+    completed: int
+
+
+class DimensionOut(BaseModel):
+    id: str
+    label: str
+    items: int
+
+
+class QuestionnaireDetail(QuestionnaireOut):
+    description: str
+    languages: list[str]
+    questions: int
+    dimensions: list[DimensionOut]
+    definition: dict[str, Any]
+
+
+class ImportOut(BaseModel):
+    id: str
+    version: int
+    outcome: str
+
+
+class ProblemOut(BaseModel):
+    line: int | None
+    path: str
+    message: str
+
+
+def _summary_out(row: qs.QuestionnaireSummary) -> QuestionnaireOut:
+    return QuestionnaireOut(
+        id=row.key,
+        title=row.title,
+        status=row.status.value,
+        version=row.version,
+        versions=row.versions,
+        sessions=row.sessions,
+        completed=row.completed,
+    )
+
+
+@routes.route(
+    "GET",
+    "/api/questionnaires",
+    summary="List questionnaires",
+    tag="questionnaires",
+    roles=READ,
+    response=list[QuestionnaireOut],
+)
+async def list_questionnaires(request: web.Request) -> web.Response:
+    def work() -> list[QuestionnaireOut]:
+        with session_scope(request.app[ENGINE]) as session:
+            return [_summary_out(r) for r in qs.list_questionnaires(session=session)]
+
+    return ok(await in_thread(work))
+
+
+@routes.route(
+    "POST",
+    "/api/questionnaires",
+    summary="Upload a definition (YAML or JSON); a changed one becomes a new version",
+    tag="questionnaires",
+    roles=MARKETING,
+    body=Body("application/x-yaml", {"type": "string"}, "the definition file's text"),
+    response=ImportOut,
+    query={"filename": ("string", "name for messages; .json selects JSON")},
+    statuses={400: "the definition is invalid", 413: "body too large"},
+)
+async def upload_questionnaire(request: web.Request) -> web.Response:
+    raw = await request.read()
+    try:
+        text_body = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "the definition is not UTF-8 text") from None
+    name = request.query.get("filename") or "upload"
+    fmt = "json" if "json" in request.content_type or name.endswith(".json") else "yaml"
+    try:
+        definition = load_definition(text_body, source=name, fmt=fmt)
+    except DefinitionError as exc:
+        problems = [
+            ProblemOut(line=i.line, path=i.location, message=i.message).model_dump()
+            for i in exc.issues
+        ]
+        raise ApiError(
+            400, f"{name}: {len(problems)} problem(s) in the definition", problems=problems
+        ) from None
+
+    def work() -> ImportOut:
+        with session_scope(request.app[ENGINE]) as session:
+            result = qs.import_definition(
+                definition, session=session, source_name=name, source_text=text_body
+            )
+            return ImportOut(
+                id=definition.id, version=result.version.version, outcome=result.outcome
+            )
+
+    result = await in_thread(work)
+    return ok(result, status=201 if result.outcome != "unchanged" else 200)
+
+
+def _detail(key: str, engine: Any) -> QuestionnaireDetail:
+    with session_scope(engine) as session:
+        try:
+            version = qs.current_version(key, session=session)
+        except qs.QuestionnaireNotFound as exc:
+            raise ApiError(404, str(exc.args[0])) from None
+        row = next(r for r in qs.list_questionnaires(session=session) if r.key == key)
+        definition = qs.definition_of(version)
+        return QuestionnaireDetail(
+            **_summary_out(row).model_dump(),
+            description=definition.text(definition.description),
+            languages=definition.languages,
+            questions=len(definition.questions()),
+            dimensions=[
+                DimensionOut(id=d.id, label=definition.text(d.label), items=len(d.items))
+                for d in definition.dimensions
+            ],
+            definition=version.definition,
+        )
+
+
+@routes.route(
+    "GET",
+    "/api/questionnaires/{key}",
+    summary="A questionnaire and its definition",
+    tag="questionnaires",
+    roles=READ,
+    response=QuestionnaireDetail,
+    statuses={404: "no such questionnaire"},
+)
+async def get_questionnaire(request: web.Request) -> web.Response:
+    return ok(await in_thread(_detail, request.match_info["key"], request.app[ENGINE]))
+
+
+@routes.route(
+    "POST",
+    "/api/questionnaires/{key}/archive",
+    summary="Archive a questionnaire (answers and versions are kept)",
+    tag="questionnaires",
+    roles=MARKETING,
+    response=QuestionnaireOut,
+    statuses={404: "no such questionnaire"},
+)
+async def archive_questionnaire(request: web.Request) -> web.Response:
+    key = request.match_info["key"]
+
+    def work() -> QuestionnaireOut:
+        with session_scope(request.app[ENGINE]) as session:
+            try:
+                qs.archive_questionnaire(key, session=session)
+            except qs.QuestionnaireNotFound as exc:
+                raise ApiError(404, str(exc.args[0])) from None
+            row = next(r for r in qs.list_questionnaires(session=session) if r.key == key)
+            return _summary_out(row)
+
+    return ok(await in_thread(work))
+
+
+# --- responses -----------------------------------------------------------------------------
+
+
+@routes.route(
+    "GET",
+    "/api/questionnaires/{key}/responses.csv",
+    summary="Completed responses with dimension scores and segment, as CSV",
+    tag="responses",
+    roles=READ,
+    response={"type": "string"},
+    response_media_type="text/csv",
+    statuses={404: "no such questionnaire"},
+)
+async def export_responses(request: web.Request) -> web.StreamResponse:
+    key = request.match_info["key"]
+
+    def work() -> str:
+        with session_scope(request.app[ENGINE]) as session:
+            try:
+                header, rows = rs.export_responses(key, session=session)
+            except qs.QuestionnaireNotFound as exc:
+                raise ApiError(404, str(exc.args[0])) from None
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(header)
+        writer.writerows(rows)
+        return out.getvalue()
+
+    body = await in_thread(work)
+    return web.Response(
+        text=body,
+        content_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{key}-responses.csv"'},
+    )
+
+
+class ImportedOut(BaseModel):
+    imported: int
+
+
+@routes.route(
+    "POST",
+    "/api/questionnaires/{key}/responses",
+    summary="Import responses collected elsewhere (CSV with item ids as columns)",
+    tag="responses",
+    roles=MARKETING,
+    body=Body("text/csv", {"type": "string"}, "header: respondent (optional) and item ids"),
+    response=ImportedOut,
+    statuses={
+        400: "the file has problems (all listed); nothing was stored",
+        404: "no such questionnaire",
+    },
+)
+async def import_responses(request: web.Request) -> web.Response:
+    key = request.match_info["key"]
+    raw = await request.read()
+    try:
+        body = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ApiError(400, "the file is not UTF-8 text") from None
+    quiz = request.app[QUIZ]
+
+    def work() -> int:
+        with session_scope(request.app[ENGINE]) as session:
+            try:
+                return rs.import_responses(
+                    key, body, session=session, assign_segment=quiz.assign_segment
+                )
+            except qs.QuestionnaireNotFound as exc:
+                raise ApiError(404, str(exc.args[0])) from None
+            except rs.ImportError_ as exc:
+                raise ApiError(
+                    400,
+                    f"{len(exc.problems)} problem(s); nothing was imported",
+                    problems=exc.problems,
+                ) from None
+
+    return ok(ImportedOut(imported=await in_thread(work)), status=201)
+
+
+# --- respondents ---------------------------------------------------------------------------
+
+
+class RespondentOut(RespondentPublic):
+    sessions: int
+    completed: int
+
+
+def _respondent_id(request: web.Request) -> int:
+    raw = request.match_info["respondent_id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise ApiError(400, f"respondent id must be a number, got {raw[:40]!r}")
+    return int(raw)
+
+
+@routes.route(
+    "GET",
+    "/api/respondents/{respondent_id}",
+    summary="Look up a respondent",
+    tag="respondents",
+    roles=OPS,
+    response=RespondentOut,
+    statuses={400: "bad id", 404: "no such respondent"},
+)
+async def get_respondent(request: web.Request) -> web.Response:
+    respondent_id = _respondent_id(request)
+
+    def work() -> RespondentOut:
+        with session_scope(request.app[ENGINE]) as session:
+            respondent = session.get(Respondent, respondent_id)
+            if respondent is None:
+                raise ApiError(404, f"no respondent with id {respondent_id}")
+            sessions = session.exec(
+                select(func.count())
+                .select_from(QuizSession)
+                .where(QuizSession.respondent_id == respondent_id)
+            ).one()
+            completed = session.exec(
+                select(func.count())
+                .select_from(SessionScore)
+                .where(SessionScore.respondent_id == respondent_id)
+            ).one()
+            return RespondentOut(**respondent.model_dump(), sessions=sessions, completed=completed)
+
+    return ok(await in_thread(work))
+
+
+class ErasedOut(BaseModel):
+    erased: int
+
+
+@routes.route(
+    "DELETE",
+    "/api/respondents/{respondent_id}",
+    summary="Erase a respondent and everything stored about them",
+    tag="respondents",
+    roles=OPS,
+    response=ErasedOut,
+    statuses={400: "bad id", 404: "no such respondent"},
+)
+async def erase_respondent(request: web.Request) -> web.Response:
+    respondent_id = _respondent_id(request)
+
+    def work() -> None:
+        with session_scope(request.app[ENGINE]) as session:
+            respondent = session.get(Respondent, respondent_id)
+            if respondent is None:
+                raise ApiError(404, f"no respondent with id {respondent_id}")
+            session.delete(respondent)
+
+    await in_thread(work)
+    return ok(ErasedOut(erased=respondent_id))
+
+
+# --- the service's own description -----------------------------------------------------------
+
+
+@routes.route(
+    "GET",
+    "/api/openapi.json",
+    summary="This API, described",
+    tag="meta",
+    roles=READ,
+    response={"type": "object"},
+)
+async def openapi(request: web.Request) -> web.Response:
+    from backend import __version__
+
+    return web.json_response(routes.openapi(title="Psychograph API", version=__version__))
+
+
+@routes.route(
+    "GET",
+    "/metrics",
+    summary="Prometheus metrics",
+    tag="meta",
+    roles=READ,
+    response={"type": "string"},
+    response_media_type="text/plain",
+)
+async def metrics(request: web.Request) -> web.Response:
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    response = web.Response(body=generate_latest())
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response

@@ -1,0 +1,289 @@
+"""Benchmark: respondents answering through the sandbox, our bot beside a bare bot.
+
+Three processes share the machine as they would in production (Telegram is elsewhere):
+the Bot API sandbox, the bot under test, and the simulated respondents. The bare bot is a
+python-telegram-bot Application that makes the same API calls per update (answer the
+button, edit the question, send the next one) and touches no database.
+
+Prints, for each bot: answers/s with respondents answering back-to-back, and p50/p99 of
+the time from a respondent's action to the next question arriving, with respondents who
+take 1-3 s to answer (as people do).
+
+    .venv/bin/python bench/bot.py [--respondents 100] [--throughput-respondents 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+QUESTIONS = 20
+DEFINITION = (
+    "id: bench\ntitle: Bench\nsections:\n  - id: all\n    questions:\n"
+    + "".join(
+        f"      - {{id: q{i}, type: likert, text: Statement number {i}, min_label: No, "
+        f"max_label: Yes}}\n"
+        for i in range(QUESTIONS)
+    )
+    + "dimensions:\n  - id: trait\n    label: Trait\n    items: ["
+    + ", ".join(
+        f"{{question: q{i}, reverse: {'true' if i % 2 else 'false'}}}" for i in range(QUESTIONS)
+    )
+    + "]\n"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def process(*args: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def wait_for_port(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+# --- the bots under test (run in their own process) ---------------------------------------
+
+
+def run_ours(base_url: str, database_url: str) -> None:
+    from backend.services.quiz import QuizService
+    from backend.settings import Settings
+    from backend.storage.engine import make_engine
+    from bot.application import build_application
+
+    engine = make_engine(database_url)
+    application = build_application(
+        Settings(telegram_base_url=base_url, database_url=database_url),
+        QuizService(engine),
+        rate_limit=False,
+    )
+    application.run_polling(poll_interval=0.0, timeout=1, close_loop=False)
+
+
+def run_bare(base_url: str) -> None:
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+    from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+
+    from bot.callbacks import Action, Callback, CallbackCodec
+    from bot.sandbox import DEFAULT_TOKEN
+
+    codec = CallbackCodec(b"bench")
+
+    def question(session: int, index: int) -> tuple[str, InlineKeyboardMarkup]:
+        row = [
+            InlineKeyboardButton(
+                str(p), callback_data=codec.encode(Callback(Action.ANSWER, session, index, str(p)))
+            )
+            for p in range(1, 6)
+        ]
+        text = f"Question {index + 1} of {QUESTIONS}\n<b>Statement number {index}</b>\n1 = No"
+        return text, InlineKeyboardMarkup([row])
+
+    async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_chat is not None
+        text, markup = question(update.effective_chat.id, 0)
+        await context.bot.send_message(
+            update.effective_chat.id, text, parse_mode="HTML", reply_markup=markup
+        )
+
+    async def press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        assert query is not None
+        assert query.data is not None
+        assert update.effective_chat
+        callback = codec.decode(query.data)
+        session, current, value = callback.session, callback.question, callback.value
+        await query.answer()
+        await query.edit_message_text(
+            f"Statement number {current}\n✓ <b>{value}</b>", parse_mode="HTML"
+        )
+        if current + 1 < QUESTIONS:
+            text, markup = question(session, current + 1)
+            await context.bot.send_message(
+                update.effective_chat.id, text, parse_mode="HTML", reply_markup=markup
+            )
+        else:
+            await context.bot.send_message(update.effective_chat.id, "Your profile · Bench")
+
+    application = (
+        Application.builder()
+        .token(DEFAULT_TOKEN)
+        .base_url(base_url)
+        .concurrent_updates(256)
+        .connection_pool_size(256)
+        .pool_timeout(30.0)
+        .build()
+    )
+    application.add_handler(CommandHandler("start", start))
+    application.add_handler(CallbackQueryHandler(press))
+    application.run_polling(poll_interval=0.0, timeout=1, close_loop=False)
+
+
+# --- the respondents (this process) --------------------------------------------------------
+
+
+async def respondents(
+    sandbox_url: str, n: int, think: tuple[float, float] | None
+) -> tuple[float, list[float]]:
+    from backend.questionnaire import load_definition
+    from bot.sandbox import SandboxClient
+    from bot.simulator import ScriptedRespondent
+
+    definition = load_definition(DEFINITION)
+    rng = random.Random(1)
+    async with SandboxClient(sandbox_url) as client:
+        users = [await client.create_user(first_name=f"R{i}") for i in range(n)]
+        thinker = (lambda: rng.uniform(*think)) if think else None
+        scripts = [
+            ScriptedRespondent(
+                client, u.id, definition, lambda q: rng.randint(1, 5), timeout=120, think=thinker
+            )
+            for u in users
+        ]
+        started = time.perf_counter()
+        transcripts = await asyncio.gather(*(s.take("bench") for s in scripts))
+        elapsed = time.perf_counter() - started
+    answers = sum(len(t.answers) for t in transcripts)
+    # the first latency of each respondent is the /start, not an answer
+    latencies = sorted(x for t in transcripts for x in t.latencies[1:])
+    return answers / elapsed, latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))] * 1000
+
+
+def measure(bot: str, database_url: str | None, args: argparse.Namespace) -> dict[str, float]:
+    port = free_port()
+    with process("-m", "backend.cli", "sandbox", "--port", str(port), "--no-rate-limit"):
+        wait_for_port(port)
+        base = f"http://127.0.0.1:{port}"
+        role = ["--run-ours", database_url or ""] if bot == "ours" else ["--run-bare", ""]
+        with process(__file__, *role, f"{base}/bot"):
+            time.sleep(2.0)
+            rate, _ = asyncio.run(respondents(base, args.throughput_respondents, None))
+        port2 = free_port()
+    with process("-m", "backend.cli", "sandbox", "--port", str(port2), "--no-rate-limit"):
+        wait_for_port(port2)
+        base = f"http://127.0.0.1:{port2}"
+        role = ["--run-ours", database_url or ""] if bot == "ours" else ["--run-bare", ""]
+        with process(__file__, *role, f"{base}/bot"):
+            time.sleep(2.0)
+            _, latencies = asyncio.run(respondents(base, args.respondents, (1.0, 3.0)))
+    return {"rate": rate, "p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99)}
+
+
+def prepare_database(url: str) -> None:
+    from backend.questionnaire import load_definition
+    from backend.services.questionnaires import import_definition
+    from backend.storage.engine import make_engine, session_scope
+    from backend.storage.migrate import upgrade
+
+    engine = make_engine(url)
+    upgrade(engine)
+    with session_scope(engine) as session:
+        import_definition(load_definition(DEFINITION), session=session)
+    engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--respondents", type=int, default=100)
+    parser.add_argument("--throughput-respondents", type=int, default=50)
+    parser.add_argument("--run-ours", nargs=2, metavar=("DATABASE_URL", "BASE_URL"))
+    parser.add_argument("--run-bare", nargs=2, metavar=("_", "BASE_URL"))
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    if args.run_ours:
+        run_ours(args.run_ours[1], args.run_ours[0])
+        return
+    if args.run_bare:
+        run_bare(args.run_bare[1])
+        return
+
+    workdir = Path(tempfile.mkdtemp(prefix="psychograph-bench-"))
+    databases = {"SQLite": f"sqlite:///{workdir}/bench.db"}
+    cluster = None
+    if not args.no_postgres:
+        try:
+            from tests.pgcluster import PostgresCluster
+
+            cluster = PostgresCluster()
+            cluster.start()
+            databases["PostgreSQL"] = cluster.create_database("bench")
+        except Exception as exc:  # PostgreSQL is optional here
+            print(f"(PostgreSQL not measured: {exc})")
+    try:
+        bare = measure("bare", None, args)
+        print(
+            f"{QUESTIONS}-question Likert quiz through the sandbox; bare bot = same API calls,"
+            " no database"
+        )
+        print(
+            f"  bare bot        : {bare['rate']:7.1f} answers/s ({args.throughput_respondents}"
+            f" back-to-back respondents); p50 {bare['p50']:5.1f} ms, p99 {bare['p99']:5.1f} ms"
+            f" ({args.respondents} respondents thinking 1-3 s)"
+        )
+        for name, url in databases.items():
+            prepare_database(url)
+            ours = measure("ours", url, args)
+            verdict = (
+                "met"
+                if ours["rate"] >= 0.6 * bare["rate"] and (name != "SQLite" or ours["p99"] < 50)
+                else "NOT met"
+            )
+            print(
+                f"  psychograph/{name:10s}: {ours['rate']:7.1f} answers/s "
+                f"({ours['rate'] / bare['rate']:.2f}x bare); p50 {ours['p50']:5.1f} ms, "
+                f"p99 {ours['p99']:5.1f} ms  -> targets (>= 0.6x, p99 < 50 ms on SQLite): "
+                f"{verdict}"
+            )
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
