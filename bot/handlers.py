@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -19,6 +21,7 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import ContextTypes
 
+from backend.metrics import ANSWER_SECONDS, COMPLETIONS, UPDATES
 from backend.quiz import AnswerInvalid
 from backend.services.quiz import ChatUser, Duplicate, QuizError, QuizService, StaleAction, Step
 from bot.callbacks import Action, Callback, CallbackCodec, ForgedCallback
@@ -82,8 +85,31 @@ async def show(message_target: Any, ctx: BotContext, step: Step) -> None:
             chat_id, rendered.text, parse_mode=ParseMode.HTML, reply_markup=rendered.keyboard
         )
     else:
+        COMPLETIONS.labels(questionnaire=step.definition.id).inc()
         for part in ctx.renderer.result(step):
             await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML)
+
+
+#: Handlers whose duration is an answer's latency (update in, next question out).
+ANSWERING = {"button", "text_answer"}
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+
+
+def once(handler: Handler) -> Handler:
+    """Skip an update that was processed before (a redelivery), and count updates."""
+
+    @functools.wraps(handler)
+    async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        UPDATES.labels(kind=handler.__name__).inc()
+        started = time.perf_counter()
+        try:
+            await handler(update, context)
+        except Duplicate:
+            log.debug("update %s was processed before", update.update_id)
+        if handler.__name__ in ANSWERING:
+            ANSWER_SECONDS.observe(time.perf_counter() - started)
+
+    return wrapper
 
 
 def _private(update: Update) -> bool:
@@ -100,6 +126,7 @@ async def _reply(update: Update, text: str, markup: InlineKeyboardMarkup | None 
 # --- commands ------------------------------------------------------------------------------
 
 
+@once
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """List the open questionnaires, or open one from a deep link (/start ID)."""
     if not _private(update):
@@ -111,6 +138,8 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         key = context.args[0].strip().lower()
         try:
             step = await _call(ctx.service.start, user, key=key, update_id=update.update_id)
+        except Duplicate:
+            raise
         except QuizError as exc:
             await _reply(update, html.escape(str(exc)) + " Send /start to see the open ones.")
             return
@@ -136,6 +165,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     )
 
 
+@once
 async def resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Continue the latest unfinished quiz."""
     if not _private(update):
@@ -150,6 +180,7 @@ async def resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await show((context.bot, user.chat_id), ctx, step)
 
 
+@once
 async def restart(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Start the latest quiz over."""
     if not _private(update):
@@ -159,6 +190,8 @@ async def restart(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user = _user(update)
     try:
         step = await _call(ctx.service.restart, user, update_id=update.update_id)
+    except Duplicate:
+        raise
     except QuizError as exc:
         await _reply(update, html.escape(str(exc)))
         return
@@ -168,6 +201,7 @@ async def restart(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await show((context.bot, user.chat_id), ctx, step)
 
 
+@once
 async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Cancel the unfinished quiz."""
     if not _private(update):
@@ -182,11 +216,13 @@ async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _reply(update, "You have no unfinished quiz.")
 
 
+@once
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Show the commands."""
     await _reply(update, HELP)
 
 
+@once
 async def privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Show what is stored about the respondent."""
     if not _private(update):
@@ -207,6 +243,7 @@ async def privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     )
 
 
+@once
 async def delete_me(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Ask for confirmation before erasing the respondent's data."""
     if not _private(update):
@@ -233,6 +270,7 @@ async def delete_me(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     )
 
 
+@once
 async def stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Opt out of follow-up messages."""
     if not _private(update):
@@ -244,6 +282,7 @@ async def stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     )
 
 
+@once
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Point to /help for commands the bot does not know."""
     if _private(update):
@@ -253,6 +292,7 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 # --- answers -------------------------------------------------------------------------------
 
 
+@once
 async def text_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Take typed text as the answer to the current question."""
     ctx = _ctx(context)
@@ -274,11 +314,13 @@ async def text_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await show((context.bot, user.chat_id), ctx, step)
 
 
+@once
 async def other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Answer stickers, photos, voice and other non-text messages helpfully."""
     await _reply(update, NOT_TEXT)
 
 
+@once
 async def edited_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Explain that editing a sent answer changes nothing."""
     message = update.edited_message
@@ -289,6 +331,7 @@ async def edited_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         )
 
 
+@once
 async def group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Point group members to a private chat (only when addressed with a command)."""
     await _reply(update, PRIVATE_ONLY)
@@ -305,6 +348,7 @@ async def _toast(query: Any, text: str | None = None) -> None:
         log.info("could not answer callback query %s: %s", query.id, exc)
 
 
+@once
 async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Handle every inline button: decode, call the service, edit the message, go on."""
     query = update.callback_query

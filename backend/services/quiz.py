@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, func
@@ -36,6 +37,9 @@ from backend.storage.models import (
     SessionStatus,
 )
 from backend.storage.types import utcnow
+
+#: How long an update id stays a reliable marker of what was processed (see _respondent).
+DUPLICATE_WINDOW = timedelta(days=1)
 
 
 class QuizError(Exception):
@@ -149,9 +153,17 @@ class QuizService:
                 respondent.language_code = user.language_code or respondent.language_code
                 respondent.updated_at = utcnow()
         if update_id is not None:
-            if update_id <= respondent.last_update_id:
+            now = utcnow()
+            recent = (
+                respondent.last_update_at is not None
+                and now - respondent.last_update_at < DUPLICATE_WINDOW
+            )
+            # Telegram redelivers an update within minutes; after a week without updates it
+            # starts update ids afresh at random, so older ids say nothing about new ones.
+            if recent and update_id <= respondent.last_update_id:
                 raise Duplicate("this update was processed before")
             respondent.last_update_id = update_id
+            respondent.last_update_at = now
         session.add(respondent)
         return respondent
 

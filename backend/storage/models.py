@@ -73,6 +73,7 @@ class Respondent(RespondentBase, table=True):
     external_id: str | None = Field(default=None, max_length=128, unique=True, nullable=True)
     #: The newest Telegram update processed for this person: a redelivered update is ignored.
     last_update_id: int = Field(default=0, sa_type=BigInteger)
+    last_update_at: datetime | None = _ts(nullable=True)
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 

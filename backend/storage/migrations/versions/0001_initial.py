@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("chat_id", sa.BigInteger(), nullable=True),
         sa.Column("external_id", sa.String(length=128), nullable=True),
         sa.Column("last_update_id", sa.BigInteger(), nullable=False),
+        sa.Column("last_update_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_respondent"),
