@@ -6,6 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -234,6 +235,28 @@ def questionnaire_reliability(obj: Context, key: str, version: int | None) -> No
     console.print(table)
 
 
+# --- serve -------------------------------------------------------------------------------
+
+
+@cli.command()
+@pass_context
+def serve(obj: Context) -> None:
+    """Run the service: HTTP API, Telegram bot and scheduler (SIGTERM stops it cleanly)."""
+    import asyncio
+
+    from backend.logs import configure_logging
+    from backend.runtime import StartupError
+    from backend.runtime import serve as run
+
+    configure_logging(obj.settings.log_format)
+    try:
+        asyncio.run(run(obj.settings))
+    except StartupError as exc:
+        fail(str(exc), code=2)
+    except KeyboardInterrupt:  # a second Ctrl+C during shutdown
+        pass
+
+
 # --- sandbox -----------------------------------------------------------------------------
 
 
@@ -318,6 +341,386 @@ def _describe(definition: QuestionnaireDefinition, version: int, outcome: str) -
             " / ".join(b.label for b in dim.bands) or "—",
         )
     console.print(table)
+
+
+# --- segments ----------------------------------------------------------------------------
+
+
+@cli.group()
+def segments() -> None:
+    """Re-cluster respondents into segments, show, rename and export them."""
+
+
+def _segmented_keys(obj: Context, questionnaire_key: str | None) -> list[str]:
+    from backend.services.questionnaires import QuestionnaireNotFound, get_questionnaire
+    from backend.services.segments import segmented_questionnaires
+
+    with obj.session() as session:
+        if questionnaire_key is not None:
+            try:
+                get_questionnaire(questionnaire_key, session=session)
+            except QuestionnaireNotFound as exc:
+                fail(str(exc.args[0]))
+            return [questionnaire_key]
+        keys = segmented_questionnaires(session=session)
+    if not keys:
+        fail(
+            "no active questionnaire asks for segmentation (a `segmentation:` section); "
+            "pass --questionnaire ID to segment one anyway"
+        )
+    return keys
+
+
+@segments.command("recluster")
+@click.option("--questionnaire", "questionnaire_key", metavar="ID", help="Only this one.")
+@click.option("--seed", type=int, help="Random seed, for a repeatable run.")
+@pass_context
+def segments_recluster(obj: Context, questionnaire_key: str | None, seed: int | None) -> None:
+    """Re-cluster now (every segmented questionnaire, or --questionnaire ID)."""
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+    from backend.segmentation import SegmentationError
+    from backend.services.segments import recluster
+
+    keys = _segmented_keys(obj, questionnaire_key)
+    failed = 0
+    for key in keys:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[stage]}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task(key, total=1.0, stage="")
+
+            def step(
+                stage: str, fraction: float, task: TaskID = task, bar: Progress = bar
+            ) -> None:
+                bar.update(task, completed=fraction, stage=stage)
+
+            try:
+                report = recluster(obj.engine, key, random_state=seed, progress=step)
+            except SegmentationError as exc:
+                failed += 1
+                err.print(f"[bold red]{key}:[/] {exc}", highlight=False)
+                continue
+        ari = "—" if report.adjusted_rand is None else f"{report.adjusted_rand:.2f}"
+        console.print(
+            f"[bold]{key}[/]: {report.k} segment{'s' if report.k != 1 else ''} from "
+            f"{report.n_respondents:,} respondents ({report.n_excluded:,} left out for missing "
+            f"scores) in {report.duration_seconds:.1f} s; {len(report.created)} new, "
+            f"{len(report.retired)} retired, {report.n_moved:,} moved, ARI {ari}.",
+            highlight=False,
+        )
+        console.print(f"  {report.choice_reason}", highlight=False, markup=False)
+    if failed:
+        fail(f"{failed} of {len(keys)} questionnaires could not be segmented")
+
+
+@segments.command("show")
+@click.option("--questionnaire", "questionnaire_key", metavar="ID", help="Only this one.")
+@click.option("--all", "include_retired", is_flag=True, help="Include retired segments.")
+@pass_context
+def segments_show(obj: Context, questionnaire_key: str | None, include_retired: bool) -> None:
+    """A table of segments with their sizes, shares and top traits."""
+    from backend.services.segments import list_segments
+
+    for key in _segmented_keys(obj, questionnaire_key):
+        with obj.session() as session:
+            rows = list_segments(key, session=session, include_retired=include_retired)
+        if not rows:
+            console.print(f"{key}: no segments yet: `psychograph segments recluster`.")
+            continue
+        table = Table("id", "name", "size", "share", "top traits", "status", title=key)
+        for row in rows:
+            traits = (
+                ", ".join(f"{t['adjective']} ({t['z']:+.1f} sd)" for t in row.traits)
+                or "close to average"
+            )
+            name = row.name + (" [dim](edited)[/]" if row.name_edited else "")
+            table.add_row(
+                str(row.id),
+                name,
+                f"{row.size:,}",
+                f"{row.share:.0%}",
+                traits,
+                row.status.value,
+            )
+        console.print(table)
+
+
+@segments.command("export")
+@click.option("--questionnaire", "questionnaire_key", metavar="ID", help="Only this one.")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Default: stdout."
+)
+@pass_context
+def segments_export(obj: Context, questionnaire_key: str | None, output: Path | None) -> None:
+    """CSV of respondent -> segment with dimension scores."""
+    from backend.services.segments import write_export_csv
+
+    keys = _segmented_keys(obj, questionnaire_key)
+    if len(keys) > 1:
+        fail(f"several questionnaires are segmented ({', '.join(keys)}): pass --questionnaire ID")
+    if output is None:
+        write_export_csv(obj.engine, keys[0], sys.stdout)
+        return
+    with output.open("w", encoding="utf-8", newline="") as handle:
+        count = write_export_csv(obj.engine, keys[0], handle)
+    err.print(f"{count:,} respondents written to {output}", highlight=False)
+
+
+@segments.command("rename")
+@click.argument("segment_id", type=int)
+@click.argument("name")
+@click.option("--description", help="Replace the description too.")
+@pass_context
+def segments_rename(obj: Context, segment_id: int, name: str, description: str | None) -> None:
+    """Give segment SEGMENT_ID a NAME that later re-clusterings keep."""
+    from backend.services.segments import SegmentNotFound, rename_segment
+
+    try:
+        with obj.session() as session:
+            segment = rename_segment(
+                segment_id, session=session, name=name, description=description
+            )
+    except (SegmentNotFound, ValueError) as exc:
+        fail(str(exc.args[0]))
+        return
+    console.print(f"Segment {segment.id} is now [bold]{segment.name}[/].", highlight=False)
+
+
+# --- content packs and follow-ups --------------------------------------------------------
+
+CONTENT_DIR = BUNDLED_DIR / "content"
+
+
+@cli.group()
+def content() -> None:
+    """Validate, import and list follow-up content packs."""
+
+
+def _pack_dimensions(path: Path, obj: Context | None) -> list[str] | None:
+    """Find the dimensions of a pack's questionnaire: imported, next to it, or bundled."""
+    import yaml
+
+    try:
+        key = yaml.safe_load(path.read_text(encoding="utf-8")).get("questionnaire")
+    except Exception:  # the loader reports the file's real problem with its line
+        return None
+    if not isinstance(key, str):
+        return None
+    if obj is not None:
+        from backend.followups import questionnaire_definition
+
+        with obj.session() as session:
+            found = questionnaire_definition(key, session=session)
+        if found is not None:
+            return [d.id for d in found.dimensions]
+    for candidate in (path.parent.parent / f"{key}.yaml", BUNDLED_DIR / f"{key}.yaml"):
+        if candidate.is_file():
+            try:
+                return [d.id for d in load_definition_file(candidate).dimensions]
+            except DefinitionError:
+                return None
+    return None
+
+
+def _load_packs(files: tuple[Path, ...], obj: Context | None) -> list[tuple[Path, Any]]:
+    from backend.followups import load_content_file
+
+    loaded, failed = [], 0
+    for path in files:
+        try:
+            pack = load_content_file(path, dimensions=_pack_dimensions(path, obj))
+            loaded.append((path, pack))
+        except DefinitionError as exc:
+            failed += 1
+            err.print(str(exc), highlight=False, markup=False)
+    if failed:
+        fail(f"{failed} of {len(files)} content file{'s' if len(files) != 1 else ''} rejected")
+    return loaded
+
+
+@content.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def content_validate(files: tuple[Path, ...]) -> None:
+    """Check content pack FILES (rules, and every template on every test profile)."""
+    for path, pack in _load_packs(files, None):
+        console.print(
+            f"[green]ok[/] {path}: {pack.key!r} for {pack.definition.questionnaire!r}, "
+            f"{len(pack.definition.items)} items",
+            highlight=False,
+        )
+
+
+@content.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@pass_context
+def content_import(obj: Context, files: tuple[Path, ...]) -> None:
+    """Import content pack FILES; a changed file replaces the pack's current version."""
+    from backend.followups import import_pack
+
+    loaded = _load_packs(files, obj)
+    with obj.session() as session:
+        for path, pack in loaded:
+            result = import_pack(
+                pack,
+                session=session,
+                source_name=path.name,
+                source_text=path.read_text(encoding="utf-8"),
+            )
+            what = {
+                "created": "imported as version 1",
+                "new_version": f"changed: now version {result.record.version}",
+                "unchanged": f"unchanged (version {result.record.version})",
+            }[result.outcome]
+            console.print(f"{pack.key}: {what}", highlight=False)
+
+
+@content.command("list")
+@pass_context
+def content_list(obj: Context) -> None:
+    """List the imported content packs."""
+    from backend.followups import list_packs
+
+    with obj.session() as session:
+        packs = list_packs(session=session)
+    if not packs:
+        console.print("No content packs yet: `psychograph content import FILE`.")
+        return
+    table = Table("id", "questionnaire", "title", "version", "items", "imported")
+    for pack in packs:
+        table.add_row(
+            pack.key,
+            pack.questionnaire_key,
+            pack.title,
+            str(pack.version),
+            str(pack.items),
+            pack.imported_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    console.print(table)
+
+
+@cli.group()
+def followups() -> None:
+    """Send follow-ups, read their engagement, settle uncertain sends."""
+
+
+@followups.command("dispatch")
+@click.option("--once", is_flag=True, help="One pass: send what is due now, then exit.")
+@click.option("--rate", type=float, default=30.0, show_default=True, help="Messages/s overall.")
+@click.option("--no-rate-limit", is_flag=True, help="Lift the overall limit (paid broadcasts).")
+@click.option("--max-in-flight", type=int, default=16, show_default=True)
+@click.option("--lease", type=float, default=60.0, show_default=True, help="Lease in seconds.")
+@click.option("--read-timeout", type=float, default=10.0, show_default=True)
+@click.option("--click-base-url", help="Tracked-link base for buttons (default: callbacks).")
+@pass_context
+def followups_dispatch(
+    obj: Context,
+    once: bool,
+    rate: float,
+    no_rate_limit: bool,
+    max_in_flight: int,
+    lease: float,
+    read_timeout: float,
+    click_base_url: str | None,
+) -> None:
+    """Send due follow-ups through the bot (the Bot API at PSYCHOGRAPH_TELEGRAM_BASE_URL)."""
+    import asyncio
+    import logging
+    from datetime import timedelta
+
+    from backend.followups import DispatchConfig, Dispatcher, SendRules
+    from bot.delivery import TelegramSender
+    from bot.sandbox import DEFAULT_TOKEN
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = obj.settings
+    token = settings.bot_token.get_secret_value() if settings.bot_token else DEFAULT_TOKEN
+    config = DispatchConfig(
+        rate=None if no_rate_limit else rate,
+        max_in_flight=max_in_flight,
+        rules=SendRules(lease=timedelta(seconds=lease), click_base_url=click_base_url),
+    )
+    engine = obj.migrated_engine()
+
+    async def run() -> None:
+        sender = TelegramSender.build(
+            token, settings.telegram_base_url, read_timeout=read_timeout, pool_size=max_in_flight
+        )
+        async with sender.bot:
+            dispatcher = Dispatcher(engine, sender, config)
+            if once:
+                report = await dispatcher.run_once()
+                console.print(
+                    f"sent {report.sent}, failed {report.failed}, uncertain {report.uncertain}, "
+                    f"deferred {report.deferred}, cancelled {report.cancelled}, "
+                    f"expired {report.expired}, 429s waited out {report.rate_limited}, "
+                    f"left uncertain by a stopped dispatcher {report.recovered_uncertain} "
+                    f"({report.seconds:.1f} s)",
+                    highlight=False,
+                )
+            else:
+                await dispatcher.run_forever(settings.dispatch_interval_seconds)
+
+    asyncio.run(run())
+
+
+@followups.command("stats")
+@click.option("--pack", "pack_key", help="Only this content pack.")
+@pass_context
+def followups_stats(obj: Context, pack_key: str | None) -> None:
+    """Sent, delivered and clicked per item, variant and segment."""
+    from backend.followups import followup_stats, status_counts
+
+    with obj.session() as session:
+        rows = followup_stats(session=session, pack_key=pack_key)
+        counts = status_counts(session=session)
+    if not rows:
+        console.print("Nothing queued yet.")
+        return
+    table = Table(
+        "pack", "item", "variant", "segment", "queued", "sent", "delivered", "clicked",
+        "click rate", "pending", "failed", "uncertain", "cancelled",
+    )  # fmt: skip
+    for r in rows:
+        rate = f"{r.clicked / r.delivered:.0%}" if r.delivered else "—"
+        table.add_row(
+            r.pack_key, r.item_id, r.variant or "—", f"{r.segment_name} ({r.segment_key})",
+            str(r.queued), str(r.sent), str(r.delivered), str(r.clicked), rate,
+            str(r.pending), str(r.failed), str(r.uncertain), str(r.cancelled),
+        )  # fmt: skip
+    console.print(table)
+    uncertain = counts.get("uncertain", 0)
+    if uncertain:
+        console.print(
+            f"[yellow]{uncertain} uncertain[/] (may have been delivered): check, then "
+            "`psychograph followups release-uncertain` to send again or --mark-sent."
+        )
+
+
+@followups.command("release-uncertain")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all", "everything", is_flag=True, help="Every uncertain row.")
+@click.option("--mark-sent", is_flag=True, help="Record them as sent instead of re-sending.")
+@pass_context
+def followups_release_uncertain(
+    obj: Context, ids: tuple[int, ...], everything: bool, mark_sent: bool
+) -> None:
+    """Settle uncertain rows IDS (or --all): queue them again, or --mark-sent."""
+    from backend.followups import release_uncertain
+
+    if not ids and not everything:
+        fail("name the rows to release (IDS) or pass --all")
+    with obj.session() as session:
+        count = release_uncertain(
+            session=session, ids=list(ids) if ids else None, resend=not mark_sent
+        )
+    what = "marked sent" if mark_sent else "queued to be sent again"
+    console.print(f"{count} uncertain follow-up{'s' if count != 1 else ''} {what}.")
 
 
 def main() -> None:

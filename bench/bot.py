@@ -164,7 +164,7 @@ def run_bare(base_url: str) -> None:
 
 
 async def respondents(
-    sandbox_url: str, n: int, think: tuple[float, float] | None
+    sandbox_url: str, n: int, think: tuple[float, float] | None, first_user_id: int
 ) -> tuple[float, list[float]]:
     from backend.questionnaire import load_definition
     from bot.sandbox import SandboxClient
@@ -173,7 +173,7 @@ async def respondents(
     definition = load_definition(DEFINITION)
     rng = random.Random(1)
     async with SandboxClient(sandbox_url) as client:
-        users = [await client.create_user(first_name=f"R{i}") for i in range(n)]
+        users = [await client.create_user(first_user_id + i, first_name=f"R{i}") for i in range(n)]
         thinker = (lambda: rng.uniform(*think)) if think else None
         scripts = [
             ScriptedRespondent(
@@ -202,7 +202,7 @@ def measure(bot: str, database_url: str | None, args: argparse.Namespace) -> dic
         role = ["--run-ours", database_url or ""] if bot == "ours" else ["--run-bare", ""]
         with process(__file__, *role, f"{base}/bot"):
             time.sleep(2.0)
-            rate, _ = asyncio.run(respondents(base, args.throughput_respondents, None))
+            rate, _ = asyncio.run(respondents(base, args.throughput_respondents, None, 1_000_000))
         port2 = free_port()
     with process("-m", "backend.cli", "sandbox", "--port", str(port2), "--no-rate-limit"):
         wait_for_port(port2)
@@ -210,7 +210,7 @@ def measure(bot: str, database_url: str | None, args: argparse.Namespace) -> dic
         role = ["--run-ours", database_url or ""] if bot == "ours" else ["--run-bare", ""]
         with process(__file__, *role, f"{base}/bot"):
             time.sleep(2.0)
-            _, latencies = asyncio.run(respondents(base, args.respondents, (1.0, 3.0)))
+            _, latencies = asyncio.run(respondents(base, args.respondents, (1.0, 3.0), 2_000_000))
     return {"rate": rate, "p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99)}
 
 

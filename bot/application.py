@@ -71,6 +71,8 @@ def build_application(
         .connection_pool_size(max_concurrent_updates)
         .pool_timeout(30.0)
         .post_init(_post_init)
+        # Jobs run on the service's own scheduler; PTB would start a second one.
+        .job_queue(None)
     )
     if rate_limit:
         # Waits out Telegram's flood limits (and retries a 429 once) instead of failing.

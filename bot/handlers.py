@@ -21,6 +21,7 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import ContextTypes
 
+from backend.logs import CONTEXT
 from backend.metrics import ANSWER_SECONDS, COMPLETIONS, UPDATES
 from backend.quiz import AnswerInvalid
 from backend.services.quiz import ChatUser, Duplicate, QuizError, QuizService, StaleAction, Step
@@ -102,10 +103,13 @@ def once(handler: Handler) -> Handler:
     async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         UPDATES.labels(kind=handler.__name__).inc()
         started = time.perf_counter()
+        token = CONTEXT.set(f"update:{update.update_id}")
         try:
             await handler(update, context)
         except Duplicate:
             log.debug("update %s was processed before", update.update_id)
+        finally:
+            CONTEXT.reset(token)
         if handler.__name__ in ANSWERING:
             ANSWER_SECONDS.observe(time.perf_counter() - started)
 

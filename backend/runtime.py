@@ -1,0 +1,179 @@
+"""The long-lived service: HTTP API, the Telegram bot and the scheduler in one event loop.
+
+This is the composition root: the one place that wires ``bot`` (Telegram) to the backend,
+which otherwise never imports it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from backend.settings import Settings
+from backend.storage.engine import make_engine
+
+log = logging.getLogger(__name__)
+
+#: Ops expect a stop within this many seconds of SIGTERM (systemd, Docker).
+SHUTDOWN_SECONDS = 8.0
+
+
+class StartupError(Exception):
+    """The service cannot start; the message is one line saying what to fix."""
+
+
+def open_database(settings: Settings) -> Engine:
+    """Open the database, check it answers and its schema is current (SQLite: upgrade it)."""
+    from backend.storage.migrate import SchemaOutOfDate, ensure_current, upgrade
+
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        if settings.uses_sqlite:
+            upgrade(engine)  # the embedded database upgrades itself
+        else:
+            ensure_current(engine)
+    except SchemaOutOfDate as exc:
+        engine.dispose()
+        raise StartupError(str(exc)) from None
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        raise StartupError(f"cannot reach the database {_safe(settings)}: {reason}") from None
+    return engine
+
+
+def _safe(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.database_url).render_as_string(hide_password=True)
+
+
+@dataclass
+class Service:
+    """Everything ``serve`` runs; ``start`` and ``stop`` bring it up and down in order."""
+
+    settings: Settings
+    engine: Engine
+    bot: Any
+    scheduler: Any
+    runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        from backend.api.app import WEBHOOK_PATH, create_app
+
+        await self.bot.initialize()
+        await self.bot.start()
+        webhook = self.settings.webhook_url
+        if webhook:
+            secret = self.settings.webhook_secret
+            await self.bot.bot.set_webhook(
+                url=webhook.rstrip("/") + WEBHOOK_PATH
+                if not webhook.endswith(WEBHOOK_PATH)
+                else webhook,
+                secret_token=secret.get_secret_value() if secret else None,
+                allowed_updates=["message", "edited_message", "callback_query", "channel_post"],
+            )
+        else:
+            await self.bot.bot.delete_webhook()
+            assert self.bot.updater is not None
+            await self.bot.updater.start_polling(
+                poll_interval=0.0,
+                timeout=10,
+                allowed_updates=["message", "edited_message", "callback_query", "channel_post"],
+            )
+        if self.scheduler is not None:
+            self.scheduler.start()
+        quiz = self.bot.bot_data["psychograph"].service
+        app = create_app(
+            self.settings, self.engine, quiz=quiz, bot=self.bot, scheduler=self.scheduler
+        )
+        self.runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.settings.http_host, self.settings.http_port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise StartupError(
+                f"cannot listen on {self.settings.http_host}:{self.settings.http_port}: "
+                f"{exc.strerror} (set PSYCHOGRAPH_HTTP_PORT)"
+            ) from None
+        log.info(
+            "serving on http://%s:%s (%s)",
+            self.settings.http_host,
+            self.settings.http_port,
+            "webhook" if webhook else "polling",
+        )
+
+    async def stop(self) -> None:
+        """Stop taking updates, finish those in flight, then the scheduler, HTTP and database."""
+        if self.bot.updater is not None and self.bot.updater.running:
+            await self.bot.updater.stop()
+        if self.bot.running:
+            await self.bot.stop()  # processes what was already taken in
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self.runner is not None:
+            await self.runner.cleanup()
+        await self.bot.shutdown()
+        self.engine.dispose()
+
+
+def build_service(settings: Settings, engine: Engine) -> Service:
+    from backend.services.quiz import QuizService
+    from bot.application import build_application
+
+    assigner = _segment_assigner(engine)
+    quiz = QuizService(engine, assign_segment=assigner)
+    bot = build_application(settings, quiz, rate_limit=settings.bot_token is not None)
+    scheduler = _scheduler(settings, engine, bot)
+    return Service(settings, engine, bot, scheduler)
+
+
+def _segment_assigner(engine: Engine) -> Any:
+    try:
+        from backend.services.segments import segment_assigner
+    except ImportError:
+        return None
+    return segment_assigner(engine)
+
+
+def _scheduler(settings: Settings, engine: Engine, bot: Any) -> Any:
+    try:
+        from backend.scheduler import build_scheduler
+    except ImportError:
+        return None
+    return build_scheduler(settings, engine)
+
+
+async def serve(settings: Settings, *, ready: Callable[[], None] | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then shut down cleanly."""
+    engine = await asyncio.to_thread(open_database, settings)
+    service = build_service(settings, engine)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await service.start()
+        if ready is not None:
+            ready()
+        await stop.wait()
+        log.info("stopping: finishing updates in flight")
+    finally:
+        try:
+            await asyncio.wait_for(service.stop(), timeout=SHUTDOWN_SECONDS)
+        except TimeoutError:
+            log.error("shutdown took over %.0f s; exiting anyway", SHUTDOWN_SECONDS)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    log.info("stopped")
