@@ -49,5 +49,10 @@ def configure_logging(fmt: str = "text", level: int = logging.INFO) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Libraries that log every HTTP request at INFO would drown the service's own lines.
-    for noisy in ("httpx", "apscheduler.executors.default", "aiohttp.access"):
+    for noisy in (
+        "httpx",
+        "apscheduler.executors.default",
+        "aiohttp.access",
+        "alembic.runtime.plugins",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -107,11 +107,14 @@ def once(handler: Handler) -> Handler:
         try:
             await handler(update, context)
         except Duplicate:
-            log.debug("update %s was processed before", update.update_id)
+            log.info("%s: already processed, ignored", handler.__name__)
+        else:
+            elapsed = time.perf_counter() - started
+            if handler.__name__ in ANSWERING:
+                ANSWER_SECONDS.observe(elapsed)
+            log.info("%s handled in %.0f ms", handler.__name__, elapsed * 1000)
         finally:
             CONTEXT.reset(token)
-        if handler.__name__ in ANSWERING:
-            ANSWER_SECONDS.observe(time.perf_counter() - started)
 
     return wrapper
 

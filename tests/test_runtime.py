@@ -1,0 +1,128 @@
+"""`psychograph serve` as ops run it: a subprocess, a quiz answered, SIGTERM, clean exit."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from sqlmodel import select
+
+from backend.questionnaire import load_definition
+from backend.services.questionnaires import import_definition
+from backend.storage.engine import make_engine, session_scope
+from backend.storage.migrate import upgrade
+from backend.storage.models import Answer
+from bot.sandbox import SandboxClient, SandboxConfig, create_sandbox_app
+from tests.bot.test_quiz_conversation import QUIZ, data_of, reply
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def wait_ready(url: str, process: asyncio.subprocess.Process) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(200):
+            if process.returncode is not None:
+                raise AssertionError("serve exited during start-up")
+            try:
+                async with http.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError("serve did not become ready")
+
+
+async def test_serve_answers_a_quiz_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, aiohttp_server: object
+) -> None:
+    sandbox: TestServer = await aiohttp_server(  # type: ignore[operator]
+        create_sandbox_app(SandboxConfig(rate_limit_enabled=False))
+    )
+    database_url = f"sqlite:///{tmp_path / 'service.db'}"
+    engine = make_engine(database_url)
+    upgrade(engine)
+    with session_scope(engine) as session:
+        import_definition(load_definition(QUIZ), session=session)
+    port = free_port()
+    env = {
+        **os.environ,
+        "PSYCHOGRAPH_DATABASE_URL": database_url,
+        "PSYCHOGRAPH_TELEGRAM_BASE_URL": str(sandbox.make_url("/bot")),
+        "PSYCHOGRAPH_HTTP_PORT": str(port),
+        "PSYCHOGRAPH_LOG_FORMAT": "json",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "backend.cli",
+        "serve",
+        env=env,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    try:
+        await wait_ready(f"http://127.0.0.1:{port}/readyz", process)
+        async with SandboxClient(str(sandbox.make_url(""))) as client:
+            user = await client.create_user(first_name="Ops")
+            await client.send_command(user.id, "start", "tiny")
+            intro = await reply(client, user.id)
+            await client.press(user.id, intro.message_id, data=intro.buttons[0][0].callback_data)
+            question = await reply(client, user.id)
+            await client.press(user.id, question.message_id, data=data_of(question, "4"))
+            await reply(client, user.id)
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), timeout=10)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.stderr is not None
+    logs = (await process.stderr.read()).decode()
+    assert code == 0, logs
+    assert '"message": "stopped"' in logs
+    assert '"message": "button handled in' in logs
+    assert '"context": "update:' in logs
+    with session_scope(engine) as session:
+        assert [(a.question_id, a.value) for a in session.exec(select(Answer)).all()] == [
+            ("mood", 4)
+        ]
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("PSYCHOGRAPH_DATABASE_URL", "mysql://x", "PSYCHOGRAPH_DATABASE_URL"),
+        ("PSYCHOGRAPH_HTTP_PORT", "99999", "PSYCHOGRAPH_HTTP_PORT"),
+        ("PSYCHOGRAPH_DATABASE_URL", "postgresql+psycopg://u@127.0.0.1:1/x", "cannot reach"),
+    ],
+)
+async def test_serve_says_in_one_line_what_is_wrong(
+    tmp_path: Path, variable: str, value: str, message: str
+) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "backend.cli",
+        "serve",
+        env={**os.environ, variable: value},
+        stderr=asyncio.subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    lines = [line for line in stderr.decode().splitlines() if line.strip()]
+    assert process.returncode == 2
+    assert len(lines) == 1, lines
+    assert message in lines[0]
