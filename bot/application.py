@@ -21,6 +21,7 @@ from bot import handlers
 from bot.callbacks import CallbackCodec
 from bot.render import Renderer
 from bot.sandbox import DEFAULT_TOKEN
+from bot.transport import AiohttpRequest
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,8 @@ def build_application(
         .base_url(settings.telegram_base_url)
         .concurrent_updates(ChatOrderedProcessor(max_concurrent_updates))
         # Every update in flight may hold a connection; wait for one rather than fail.
-        .connection_pool_size(max_concurrent_updates)
-        .pool_timeout(30.0)
+        .request(AiohttpRequest(connection_pool_size=max_concurrent_updates, pool_timeout=30.0))
+        .get_updates_request(AiohttpRequest(connection_pool_size=2))
         .post_init(_post_init)
         # Jobs run on the service's own scheduler; PTB would start a second one.
         .job_queue(None)
