@@ -12,7 +12,6 @@ import click
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from backend.questionnaire import (
@@ -286,61 +285,57 @@ def sandbox(host: str, port: int, no_rate_limit: bool) -> None:
 
 # --- demo --------------------------------------------------------------------------------
 
+DEMO_DATABASE = "psychograph-demo.db"
+
 
 @cli.command()
+@click.option("--respondents", default=300, show_default=True, type=click.IntRange(1, 100_000))
+@click.option(
+    "--questionnaire",
+    default="values-attitudes",
+    show_default=True,
+    help="The bundled questionnaire the simulated respondents take.",
+)
+@click.option("--keep-running", is_flag=True, help="Leave everything up to explore.")
+@click.option(
+    "--demo-database",
+    default=f"sqlite:///{DEMO_DATABASE}",
+    show_default=True,
+    help="Where the demo keeps its data (a SQLite file is started afresh).",
+)
 @pass_context
-def demo(obj: Context) -> None:
-    """Import the bundled questionnaires into the database and show what they measure."""
-    from backend.services.questionnaires import import_definition
+def demo(
+    obj: Context, respondents: int, questionnaire: str, keep_running: bool, demo_database: str
+) -> None:
+    """Run everything on this machine: sandbox, bot, API; simulated respondents answer
+    through the real bot, get segmented and receive follow-ups; then print a report."""
+    import asyncio
+    import logging
 
-    files = sorted(BUNDLED_DIR.glob("*.yaml")) + sorted(BUNDLED_DIR.glob("*.json"))
-    if not files:
-        fail(f"no bundled questionnaires found in {BUNDLED_DIR}")
-    loaded = _load_all(tuple(files))
+    from backend.demo import run_demo
+    from backend.logs import configure_logging
+    from backend.runtime import StartupError
+
+    configure_logging(obj.settings.log_format, level=logging.WARNING)
+    if demo_database.startswith("sqlite:///"):
+        path = Path(demo_database.removeprefix("sqlite:///"))
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    settings = obj.settings.model_copy(update={"database_url": demo_database})
     try:
-        session_cm = obj.session()
-        with session_cm as session:
-            for path, definition in loaded:
-                result = import_definition(
-                    definition,
-                    session=session,
-                    source_name=path.name,
-                    source_text=path.read_text(encoding="utf-8"),
-                )
-                _describe(definition, result.version.version, result.outcome)
-    except OperationalError as exc:
-        fail(f"cannot use the database {obj.settings.database_url}: {exc.orig}")
-    console.print(
-        f"\n{len(loaded)} questionnaires ready in {obj.settings.database_url}. "
-        "Next: `psychograph questionnaire list`."
-    )
-
-
-def _describe(definition: QuestionnaireDefinition, version: int, outcome: str) -> None:
-    title = definition.text(definition.title)
-    counts: dict[str, int] = {}
-    for q in definition.questions().values():
-        counts[q.type] = counts.get(q.type, 0) + 1
-    kinds = ", ".join(f"{n} {t.replace('_', ' ')}" for t, n in counts.items())
-    state = {"created": "new", "new_version": "updated", "unchanged": "up to date"}[outcome]
-    table = Table(
-        "dimension",
-        "items",
-        "reverse-keyed",
-        "bands",
-        title=f"{title} ({definition.id}, version {version}, {state})",
-        title_justify="left",
-        caption=f"{sum(counts.values())} questions: {kinds}",
-        caption_justify="left",
-    )
-    for dim in definition.dimensions:
-        table.add_row(
-            definition.text(dim.label),
-            str(len(dim.items)),
-            str(sum(i.reverse for i in dim.items)),
-            " / ".join(b.label for b in dim.bands) or "—",
+        asyncio.run(
+            run_demo(
+                settings,
+                respondents=respondents,
+                questionnaire=questionnaire,
+                keep_running=keep_running,
+                console=console,
+            )
         )
-    console.print(table)
+    except (StartupError, ValueError) as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        console.print("Stopped.")
 
 
 # --- segments ----------------------------------------------------------------------------

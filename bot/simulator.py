@@ -8,6 +8,7 @@ and answers with buttons or text like a person in the Telegram app.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -155,3 +156,92 @@ class ScriptedRespondent:
         started = time.perf_counter()
         await self.client.press(uid, mid, data=self._button(message, "a", raw))
         return started
+
+
+def latent_profiles(
+    definition: QuestionnaireDefinition, count: int, rng: random.Random
+) -> list[dict[str, float]]:
+    """Draw ``count`` distinct latent profiles: each dimension high (0.85) or low (0.15)."""
+    dimensions = [d.id for d in definition.dimensions]
+    patterns: list[tuple[int, ...]] = []
+    limit = 2 ** len(dimensions)
+    while len(patterns) < min(count, limit):
+        pattern = tuple(rng.randint(0, 1) for _ in dimensions)
+        # profiles should differ in at least two dimensions to be told apart reliably;
+        # with few dimensions there may be no such pattern left, so rarely accept any new one
+        distinct = all(sum(a != b for a, b in zip(pattern, p, strict=True)) >= 2 for p in patterns)
+        if pattern not in patterns and (distinct or rng.random() < 0.01):
+            patterns.append(pattern)
+    return [
+        {d: 0.85 if bit else 0.15 for d, bit in zip(dimensions, pattern, strict=True)}
+        for pattern in patterns
+    ]
+
+
+def latent_chooser(
+    definition: QuestionnaireDefinition,
+    levels: dict[str, float],
+    rng: random.Random,
+    *,
+    noise: float = 0.12,
+) -> Chooser:
+    """Answer as a person whose position on each dimension (0..1) is ``levels``.
+
+    Likert items land near the person's level (reverse-keyed ones mirrored), choice options
+    that feed a high dimension are picked more often; everything else is random.
+    """
+    feeds: dict[str, list[tuple[str, bool, dict[str, float]]]] = {}
+    for dim in definition.dimensions:
+        for item in dim.items:
+            feeds.setdefault(item.question, []).append((dim.id, item.reverse, item.weights or {}))
+
+    def level_for(question: Question) -> float | None:
+        keyed = feeds.get(question.id)
+        if not keyed:
+            return None
+        dim, reverse, _ = keyed[0]
+        level = min(max(levels.get(dim, 0.5) + rng.gauss(0, noise), 0.0), 1.0)
+        return 1 - level if reverse else level
+
+    def option_wanted(question: Question, option: str) -> float:
+        score = 0.0
+        for dim, _, weights in feeds.get(question.id, []):
+            score += weights.get(option, 0.0) * levels.get(dim, 0.5)
+        return score
+
+    def choose(question: Question) -> Any:
+        from backend.questionnaire.schema import (
+            LikertQuestion,
+            SingleChoiceQuestion,
+            YesNoQuestion,
+        )
+
+        if isinstance(question, LikertQuestion):
+            level = level_for(question)
+            if level is None:
+                return rng.randint(1, question.points)
+            return 1 + round(level * (question.points - 1))
+        if isinstance(question, YesNoQuestion):
+            wanted = option_wanted(question, "yes") - option_wanted(question, "no")
+            return "yes" if rng.random() < 0.5 + wanted * 0.5 else "no"
+        if isinstance(question, SingleChoiceQuestion):
+            weights = [0.1 + 3 * option_wanted(question, o.id) for o in question.options]
+            return rng.choices([o.id for o in question.options], weights=weights)[0]
+        if isinstance(question, MultipleChoiceQuestion):
+            ids = [o.id for o in question.options]
+            ranked = sorted(ids, key=lambda o: option_wanted(question, o) + rng.random() * 0.2)
+            top = question.max_selected or len(ids)
+            n = max(question.min_selected, 1, min(top, 2))
+            chosen = set(ranked[-n:])
+            return [o for o in ids if o in chosen]
+        if isinstance(question, NumberQuestion):
+            low = question.min if question.min is not None else 0
+            high = question.max if question.max is not None else low + 100
+            low = max(low, min(high, 18))  # adults: branching often ends quizzes for minors
+            value = rng.uniform(low, min(high, low + 40))
+            return int(value) if question.integer else round(value, 1)
+        if isinstance(question, TextQuestion):
+            return None if not question.required else "No comment"
+        return None
+
+    return choose
