@@ -7,7 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "PSYCHOGRAPH_"
@@ -123,6 +123,15 @@ class Settings(BaseSettings):
             tokens[token] = role
         return tokens
 
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        if self.webhook_url and self.webhook_secret is None:
+            raise ValueError(
+                "PSYCHOGRAPH_WEBHOOK_URL is set without PSYCHOGRAPH_WEBHOOK_SECRET: Telegram "
+                "must prove each update with a secret"
+            )
+        return self
+
     @property
     def uses_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -149,7 +158,8 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "?"
         message = first["msg"].removeprefix("Value error, ")
-        variable = f"{ENV_PREFIX}{field.upper()}"
+        if not first["loc"]:  # a rule across settings names its variables itself
+            raise SettingsError(message) from None
+        variable = f"{ENV_PREFIX}{str(first['loc'][0]).upper()}"
         raise SettingsError(f"{variable}: {message}") from None

@@ -1,0 +1,81 @@
+"""`psychograph segments ...` on a SQLite file, through click's CliRunner."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
+
+from test_segments_data import DIMENSIONS, seed_respondents
+
+from backend.cli import cli
+from backend.storage.engine import make_engine
+from backend.storage.migrate import upgrade
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        seed_respondents(engine, 400, seed=11)
+    finally:
+        engine.dispose()
+    return url
+
+
+def run(url: str, *args: str) -> str:
+    result = CliRunner().invoke(cli, ["--database-url", url, "segments", *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_recluster_show_rename_export(database: str, tmp_path: Path) -> None:
+    out = run(database, "recluster", "--questionnaire", "lifestyle", "--seed", "0")
+    assert "lifestyle: 3 segments from 400 respondents" in out
+    assert "k=3 chosen" in out
+
+    shown = run(database, "show")
+    assert "lifestyle" in shown
+    assert "share" in shown
+
+    exported = run(database, "export")
+    rows = list(csv.reader(io.StringIO(exported)))
+    assert rows[0][6:] == list(DIMENSIONS)
+    assert len(rows) == 401
+    segment_id = rows[1][3]
+
+    renamed = run(database, "rename", segment_id, "Weekend explorers", "--description", "Hi.")
+    assert f"Segment {segment_id} is now Weekend explorers." in renamed
+    run(database, "recluster", "--seed", "5")
+    assert "Weekend explorers" in run(database, "show")
+
+    target = tmp_path / "out.csv"
+    run(database, "export", "--output", str(target))
+    with target.open(encoding="utf-8") as handle:
+        saved = list(csv.reader(handle))
+    assert [r[4] for r in saved if r[3] == segment_id][:1] == ["Weekend explorers"]
+
+
+def test_rename_an_unknown_segment_says_how_to_find_one(database: str) -> None:
+    result = CliRunner().invoke(
+        cli, ["--database-url", database, "segments", "rename", "999", "X"]
+    )
+    assert result.exit_code == 1
+    assert "no segment with id 999" in result.output
+    assert "psychograph segments show" in result.output
+
+
+def test_recluster_an_unknown_questionnaire_fails_clearly(database: str) -> None:
+    result = CliRunner().invoke(
+        cli, ["--database-url", database, "segments", "recluster", "--questionnaire", "nope"]
+    )
+    assert result.exit_code == 1
+    assert "no questionnaire with id 'nope'" in result.output

@@ -1,0 +1,235 @@
+"""Re-clustering end to end: stored runs, stable ids and names, immediate assignment."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+from sqlalchemy import Engine, delete, func
+from sqlmodel import col, select
+from test_segments_data import DIMENSIONS, PROFILES, import_lifestyle, seed_respondents
+
+from backend.services.quiz import ChatUser, QuizService
+from backend.services.segments import (
+    export_assignments,
+    list_segments,
+    recluster,
+    rename_segment,
+    runs,
+    segment_assigner,
+)
+from backend.storage.engine import session_scope
+from backend.storage.models import Respondent
+from backend.storage.segment_tables import (
+    RunStatus,
+    Segment,
+    SegmentAssignment,
+    SegmentationRun,
+    SegmentStatus,
+)
+
+
+def assignments(engine: Engine) -> dict[int, SegmentAssignment]:
+    with session_scope(engine) as session:
+        rows = session.exec(select(SegmentAssignment)).all()
+        return {row.respondent_id: row for row in rows}
+
+
+def test_run_finds_the_known_profiles_and_stores_everything(engine: Engine) -> None:
+    seeded = seed_respondents(engine, 600, seed=1)
+
+    report = recluster(engine, "lifestyle", random_state=0)
+
+    assert report.k == len(PROFILES)
+    assert report.n_respondents == 600
+    assert report.created == report.segment_ids
+    assigned = assignments(engine)
+    labels = [assigned[rid].segment_id for rid in seeded.respondent_ids]
+    assert adjusted_rand_score(seeded.truth, labels) >= 0.9
+    with session_scope(engine) as session:
+        run = session.get(SegmentationRun, report.run_id)
+        assert run is not None
+        assert run.status == RunStatus.SUCCEEDED
+        assert run.k == 3
+        assert [c["k"] for c in run.candidates] == [2, 3, 4, 5, 6]
+        assert "k=3 chosen" in (run.choice_reason or "")
+        assert run.standardiser is not None
+        assert run.standardiser["columns"] == list(DIMENSIONS)
+        segments = list_segments("lifestyle", session=session)
+    assert sorted(s.id for s in segments) == sorted(report.segment_ids)
+    assert sum(s.size for s in segments) == 600
+    assert abs(sum(s.share for s in segments) - 1.0) < 1e-9
+    for segment in segments:
+        assert segment.name
+        assert " · " in segment.name
+        assert f"{segment.size:,} respondents" in segment.description
+        assert set(segment.centroid) == set(DIMENSIONS)
+        assert all(1.0 <= v <= 5.0 for v in segment.centroid.values())
+        assert segment.traits
+        assert abs(segment.traits[0]["z"]) >= 0.3
+
+
+def test_rerun_with_another_seed_keeps_ids_and_marketer_names(engine: Engine) -> None:
+    seed_respondents(engine, 600, seed=2)
+    first = recluster(engine, "lifestyle", random_state=0)
+    renamed = first.segment_ids[1]
+    with session_scope(engine) as session:
+        rename_segment(
+            renamed, session=session, name="Weekend explorers", description="Our best buyers."
+        )
+        auto = {s.id: s.name for s in list_segments("lifestyle", session=session)}
+
+    second = recluster(engine, "lifestyle", random_state=12345)
+
+    assert set(second.segment_ids) == set(first.segment_ids)
+    assert second.created == ()
+    assert second.retired == ()
+    assert second.adjusted_rand == 1.0
+    assert second.n_moved == 0
+    with session_scope(engine) as session:
+        names = {s.id: s.name for s in list_segments("lifestyle", session=session)}
+        kept = session.get(Segment, renamed)
+        assert kept is not None
+        assert kept.description == "Our best buyers."
+        assert kept.last_run_id == second.run_id
+        history = runs("lifestyle", session=session)
+    assert names == auto
+    assert names[renamed] == "Weekend explorers"
+    assert [r.id for r in history] == [second.run_id, first.run_id]
+    assert (
+        history[0].metrics["transitions"]["counts"]
+        == np.diag(
+            [
+                len([1 for a in assignments(engine).values() if a.segment_id == s])
+                for s in history[0].metrics["transitions"]["new_segments"]
+            ]
+        ).tolist()
+    )
+
+
+def test_ten_percent_new_respondents_keep_ids_and_move_few(engine: Engine) -> None:
+    old = seed_respondents(engine, 600, seed=3)
+    first = recluster(engine, "lifestyle", random_state=0)
+    before = assignments(engine)
+    seed_respondents(engine, 60, seed=4)
+
+    second = recluster(engine, "lifestyle", random_state=7)
+
+    assert set(second.segment_ids) == set(first.segment_ids)
+    assert second.n_shared == 600
+    after = assignments(engine)
+    moved = sum(after[r].segment_id != before[r].segment_id for r in old.respondent_ids)
+    assert moved == second.n_moved
+    assert moved < 0.05 * 600
+    assert len(after) == 660
+    assert second.adjusted_rand is not None
+    assert second.adjusted_rand > 0.9
+
+
+def answer_like(profile: np.ndarray, question_id: str) -> int:
+    dimension, item = question_id[:-1], int(question_id[-1])
+    point = int(np.clip(np.rint(profile[DIMENSIONS.index(dimension)]), 1, 5))
+    return 6 - point if item == 2 else point
+
+
+def test_a_new_completion_is_assigned_to_the_nearest_segment_at_once(engine: Engine) -> None:
+    seed_respondents(engine, 600, seed=5)
+    report = recluster(engine, "lifestyle", random_state=0)
+    with session_scope(engine) as session:
+        segments = list_segments("lifestyle", session=session)
+    # Profile 0 is the only one with high adventure.
+    expected = max(segments, key=lambda s: s.centroid["adventure"])
+    service = QuizService(engine, assign_segment=segment_assigner(engine))
+    user = ChatUser(user_id=10_000_001, chat_id=10_000_001, first_name="Ada")
+
+    step = service.start(user, key="lifestyle")
+    if step.kind == "intro":
+        step = service.begin(user, step.session_id)
+    while step.kind == "question":
+        assert step.question is not None
+        step = service.answer(
+            user, step.session_id, step.question.id, answer_like(PROFILES[0], step.question.id)
+        )
+
+    assert step.kind == "result"
+    assert step.segment is not None
+    assert step.segment.segment_id == expected.id
+    assert step.segment.name == expected.name
+    assert step.segment.description == expected.description
+    with session_scope(engine) as session:
+        row = session.exec(
+            select(SegmentAssignment).where(
+                SegmentAssignment.segment_id == expected.id,
+                col(SegmentAssignment.run_id).is_(None),
+            )
+        ).one()
+        assert row.moves == 0
+        total = session.exec(select(func.count()).select_from(SegmentAssignment)).one()
+    assert total == 601
+    # The next run counts the respondent as already assigned.
+    again = recluster(engine, "lifestyle", random_state=1)
+    assert again.n_shared == 601
+    assert set(again.segment_ids) == set(report.segment_ids)
+
+
+def test_no_segment_before_the_first_run(sqlite_engine: Engine) -> None:
+    import_lifestyle(sqlite_engine)
+    service = QuizService(sqlite_engine, assign_segment=segment_assigner(sqlite_engine))
+    user = ChatUser(user_id=42, chat_id=42)
+    step = service.start(user, key="lifestyle")
+    while step.kind == "question":
+        assert step.question is not None
+        step = service.answer(user, step.session_id, step.question.id, 3)
+    assert step.kind == "result"
+    assert step.segment is None
+
+
+def test_vanished_segments_are_retired(sqlite_engine: Engine) -> None:
+    old = seed_respondents(sqlite_engine, 600, seed=6)
+    first = recluster(sqlite_engine, "lifestyle", random_state=0)
+    # The old respondents erase their data; the new ones all answer like profile 1.
+    with session_scope(sqlite_engine) as session:
+        session.exec(delete(Respondent).where(col(Respondent.id).in_(old.respondent_ids)))
+    seed_respondents(sqlite_engine, 400, seed=7, profiles=PROFILES[[1]])
+
+    second = recluster(sqlite_engine, "lifestyle", random_state=0)
+
+    assert second.k == 1
+    assert len(second.retired) == 2
+    assert set(second.segment_ids) < set(first.segment_ids)
+    with session_scope(sqlite_engine) as session:
+        active = list_segments("lifestyle", session=session)
+        every = list_segments("lifestyle", session=session, include_retired=True)
+    assert [s.id for s in active] == list(second.segment_ids)
+    assert {s.status for s in every if s.id in second.retired} == {SegmentStatus.RETIRED}
+
+
+def test_export_lists_every_respondent_with_segment_and_scores(sqlite_engine: Engine) -> None:
+    seeded = seed_respondents(sqlite_engine, 300, seed=8)
+    recluster(sqlite_engine, "lifestyle", random_state=0)
+
+    rows = list(export_assignments(sqlite_engine, "lifestyle"))
+
+    header, body = rows[0], rows[1:]
+    assert header[:6] == [
+        "respondent_id",
+        "telegram_user_id",
+        "external_id",
+        "segment_id",
+        "segment",
+        "assigned_at",
+    ]
+    assert header[6:] == list(DIMENSIONS)
+    assert [r[0] for r in body] == seeded.respondent_ids
+    first = body[0]
+    assert np.allclose([float(v) for v in first[6:]], seeded.scores[0], atol=1e-6)
+
+
+def test_rename_rejects_an_empty_name(sqlite_engine: Engine) -> None:
+    seed_respondents(sqlite_engine, 300, seed=9)
+    report = recluster(sqlite_engine, "lifestyle", random_state=0)
+    with (
+        pytest.raises(ValueError, match="cannot be empty"),
+        session_scope(sqlite_engine) as session,
+    ):
+        rename_segment(report.segment_ids[0], session=session, name="  ")
