@@ -11,7 +11,7 @@ fresh subprocess so ``ru_maxrss`` is that step's own peak:
 
 At 100k it also measures the p99 latency of ``QuizService.answer`` calls made from the event
 loop with ``asyncio.to_thread`` at a steady rate, with and without a re-clustering running in
-an executor thread.
+a worker process, as the scheduler runs it.
 
     .venv/bin/python bench/recluster.py [--sizes 10000,100000,1000000] [--no-latency]
 """
@@ -21,13 +21,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import resource
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -165,8 +168,9 @@ def step_baseline(path: Path, k: int) -> dict[str, Any]:
 
 
 def step_latency(path: Path, seconds: float, with_recluster: bool) -> dict[str, Any]:
+    from backend.scheduler.jobs import recluster_in_process
     from backend.services.quiz import ChatUser, QuizService
-    from backend.services.segments import recluster, segment_assigner
+    from backend.services.segments import segment_assigner
     from backend.storage.engine import make_engine
 
     engine = make_engine(f"sqlite:///{path}")
@@ -196,9 +200,20 @@ def step_latency(path: Path, seconds: float, with_recluster: bool) -> dict[str, 
         loop = asyncio.get_running_loop()
         fit = None
         if with_recluster:
-            executor = ThreadPoolExecutor(1)
+            # As the scheduler runs it: in a worker process (backend.scheduler.SegmentJobs).
+            executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
             t0 = time.perf_counter()
-            fit = loop.run_in_executor(executor, lambda: recluster(engine, KEY, random_state=2))
+            fit = loop.run_in_executor(
+                executor,
+                partial(
+                    recluster_in_process,
+                    f"sqlite:///{path}",
+                    KEY,
+                    trigger="bench",
+                    min_interval=timedelta(0),
+                    random_state=2,
+                ),
+            )
         tasks = []
         start = time.perf_counter()
         i = 0

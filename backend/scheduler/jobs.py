@@ -15,6 +15,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
+from backend.logs import CONTEXT
+from backend.metrics import RECLUSTER_SECONDS
 from backend.segmentation import SegmentationError
 from backend.services.questionnaires import get_questionnaire
 from backend.services.segments import (
@@ -142,6 +144,28 @@ class SegmentJobs:
         return await loop.run_in_executor(self._light, partial(func, *args, **kwargs))
 
     async def _fit(self, questionnaire_key: str, **kwargs: Any) -> RunReport | None:
+        token = CONTEXT.set(f"job:recluster:{questionnaire_key}:{kwargs.get('trigger', '')}")
+        try:
+            report = await self._fit_off_loop(questionnaire_key, **kwargs)
+            if report is not None:
+                RECLUSTER_SECONDS.observe(report.duration_seconds)
+                log.info(
+                    "re-clustered %s: %d segments, %d respondents, %d moved, %.1f s",
+                    questionnaire_key,
+                    report.k,
+                    report.n_respondents,
+                    report.n_moved,
+                    report.duration_seconds,
+                )
+            else:
+                log.info(
+                    "re-clustering %s: not due here (another instance, or done)", questionnaire_key
+                )
+        finally:
+            CONTEXT.reset(token)
+        return report
+
+    async def _fit_off_loop(self, questionnaire_key: str, **kwargs: Any) -> RunReport | None:
         loop = asyncio.get_running_loop()
         if isinstance(self.executor, ProcessPoolExecutor):
             url = self.engine.url.render_as_string(hide_password=False)
