@@ -300,8 +300,8 @@ def _recluster(engine: Any, key: str, seed: int) -> dict[str, Any]:
                 "size": s.size,
                 "share": s.share,
                 "traits": ", ".join(
-                    f"{t['adjective']}" if isinstance(t, dict) and "adjective" in t else str(t)
-                    for t in (s.top_traits or [])[:3]
+                    f"{t['label']} {'↑' if t['direction'] == 'high' else '↓'}"
+                    for t in s.traits[:3]
                 ),
             }
             for s in segments
