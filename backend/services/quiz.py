@@ -627,9 +627,9 @@ class QuizService:
         return definition.questions()[question_id]
 
     def _touch(self, session: Session, quiz: QuizSession) -> None:
+        # No flush: the commit writes it, and queries autoflush before they read.
         quiz.updated_at = utcnow()
         session.add(quiz)
-        session.flush()
 
     def _record(
         self,
@@ -652,7 +652,6 @@ class QuizService:
             stored.value = value
             stored.answered_at = utcnow()
             session.add(stored)
-        session.flush()
         answers = {question_id: row.value for question_id, row in rows.items()}
         answers[question.id] = value
         navigator = QuizNavigator(definition, quiz.seed)
