@@ -270,12 +270,9 @@ async def run_demo(
 
 
 def _import_content(engine: Any) -> None:
-    """Import the bundled content packs, when the follow-ups module is installed."""
-    try:
-        from backend.followups.content import load_content_file
-        from backend.followups.outbox import import_pack
-    except ImportError:
-        return
+    """Import the bundled content packs."""
+    from backend.followups.content import load_content_file
+    from backend.followups.outbox import import_pack
     from backend.storage.engine import session_scope
 
     for path in sorted((BUNDLED / "content").glob("*.yaml")):
@@ -310,13 +307,20 @@ def _recluster(engine: Any, key: str, seed: int) -> dict[str, Any]:
 
 
 async def _dispatch(settings: Settings, engine: Any) -> int:
-    """Send the follow-ups due now into the sandbox; return how many were sent."""
+    """Send the follow-ups due now into the sandbox, within Telegram's limits."""
+    from backend.followups import DispatchConfig
+    from backend.runtime import follow_up_sender
+    from backend.scheduler.dispatch import CountingSender, dispatch_as_leader
+
+    sender = follow_up_sender(settings)
+    await sender.bot.initialize()
     try:
-        from backend.followups.dispatcher import dispatch_once
-    except ImportError:
-        return 0
-    report = await dispatch_once(settings, engine)
-    return int(getattr(report, "sent", 0))
+        report = await dispatch_as_leader(
+            engine, CountingSender(sender), DispatchConfig(), max_seconds=120
+        )
+    finally:
+        await sender.bot.shutdown()
+    return report.sent if report is not None else 0
 
 
 def _print(console: Console, report: DemoReport) -> None:

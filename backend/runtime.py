@@ -122,6 +122,9 @@ class Service:
             await self.bot.stop()  # processes what was already taken in
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+            jobs = getattr(self.scheduler, "segment_jobs", None)
+            if jobs is not None:
+                await asyncio.to_thread(jobs.shutdown, wait=False)
         if self.runner is not None:
             await self.runner.cleanup()
         await self.bot.shutdown()
@@ -140,19 +143,26 @@ def build_service(settings: Settings, engine: Engine) -> Service:
 
 
 def _segment_assigner(engine: Engine) -> Any:
-    try:
-        from backend.services.segments import segment_assigner
-    except ImportError:
-        return None
+    from backend.services.segments import segment_assigner
+
     return segment_assigner(engine)
 
 
 def _scheduler(settings: Settings, engine: Engine, bot: Any) -> Any:
-    try:
-        from backend.scheduler import build_scheduler
-    except ImportError:
-        return None
-    return build_scheduler(settings, engine)
+    from backend.scheduler import build_scheduler
+    from backend.scheduler.dispatch import add_dispatch_job
+
+    scheduler = build_scheduler(settings, engine)
+    add_dispatch_job(scheduler, settings, engine, follow_up_sender(settings))
+    return scheduler
+
+
+def follow_up_sender(settings: Settings) -> Any:
+    """The sender of follow-ups: a bot of its own, with a connection pool sized for it."""
+    from bot.application import bot_token
+    from bot.delivery import TelegramSender
+
+    return TelegramSender.build(bot_token(settings), settings.telegram_base_url)
 
 
 async def serve(settings: Settings, *, ready: Callable[[], None] | None = None) -> None:

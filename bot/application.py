@@ -15,6 +15,7 @@ from telegram.ext import (
     filters,
 )
 
+from backend.followups import CALLBACK_PREFIX
 from backend.services.quiz import QuizService
 from backend.settings import Settings
 from bot import handlers
@@ -92,6 +93,10 @@ def build_application(
     application.add_handler(CommandHandler("privacy", handlers.privacy))
     application.add_handler(CommandHandler("delete_me", handlers.delete_me))
     application.add_handler(CommandHandler("stop", handlers.stop))
+    # Follow-up buttons carry unsigned tracking tokens: route them before the quiz's buttons.
+    application.add_handler(
+        CallbackQueryHandler(handlers.followup_click, pattern=f"^{CALLBACK_PREFIX}")
+    )
     application.add_handler(CallbackQueryHandler(handlers.button))
     application.add_handler(
         MessageHandler(filters.UpdateType.EDITED_MESSAGE & private, handlers.edited_message)

@@ -7,7 +7,7 @@ import functools
 import html
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -93,7 +93,7 @@ async def show(message_target: Any, ctx: BotContext, step: Step) -> None:
 
 #: Handlers whose duration is an answer's latency (update in, next question out).
 ANSWERING = {"button", "text_answer"}
-Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 
 
 def once(handler: Handler) -> Handler:
@@ -452,6 +452,33 @@ async def _dispatch(
         callback.value,
         update_id=update_id,
     )
+
+
+@once
+async def followup_click(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Record a press on a follow-up's button and hand the respondent its link."""
+    from backend.followups import record_click
+    from backend.storage.engine import session_scope
+
+    query = update.callback_query
+    assert query is not None
+    engine = _ctx(context).service.engine
+
+    def record() -> Any:
+        with session_scope(engine) as session:
+            return record_click(session, query.data or "")
+
+    click = await _call(record)
+    if click is None:
+        await _toast(query, "This button is no longer valid.")
+        return
+    await _toast(query)
+    if update.effective_chat is not None:
+        await context.bot.send_message(
+            update.effective_chat.id,
+            "Here is the link:",
+            reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton("Open ↗", url=click.url)]]),
+        )
 
 
 # --- errors --------------------------------------------------------------------------------

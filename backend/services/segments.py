@@ -438,10 +438,11 @@ def recluster(
         _fail_run(engine, run_id, started, str(exc))
         raise
     lap("store", 1.0)
+    queued = enqueue_run_followups(engine, questionnaire_key, qid, run_id)
     with session_scope(engine) as session:
         run = session.get(SegmentationRun, run_id)
         assert run is not None
-        run.metrics = {**run.metrics, "timings": dict(timings)}
+        run.metrics = {**run.metrics, "timings": dict(timings), "followups_queued": queued}
         session.add(run)
     report("done", 1.0)
     return RunReport(
@@ -697,6 +698,43 @@ def _current_model(session: Session, questionnaire_id: int) -> _Model | None:
     return model
 
 
+#: Respondents whose follow-ups are queued per transaction after a run.
+ENQUEUE_BATCH = 2_000
+
+
+def enqueue_run_followups(
+    engine: Engine, questionnaire_key: str, questionnaire_id: int, run_id: int
+) -> int:
+    """Queue the follow-ups of respondents this run assigned anew or moved; return how many
+    outbox rows were queued. Nothing to do (and nothing read) without content packs."""
+    from backend.followups import enqueue_for_assignments
+    from backend.followups.outbox import packs_for
+
+    with session_scope(engine) as session:
+        if not packs_for(questionnaire_key, session=session):
+            return 0
+        respondents = list(
+            session.exec(
+                select(SegmentAssignment.respondent_id).where(
+                    SegmentAssignment.questionnaire_id == questionnaire_id,
+                    SegmentAssignment.run_id == run_id,
+                )
+            ).all()
+        )
+    queued = 0
+    for start in range(0, len(respondents), ENQUEUE_BATCH):
+        batch = respondents[start : start + ENQUEUE_BATCH]
+        with session_scope(engine) as session:
+            rows = session.exec(
+                select(SegmentAssignment).where(
+                    SegmentAssignment.questionnaire_id == questionnaire_id,
+                    col(SegmentAssignment.respondent_id).in_(batch),
+                )
+            ).all()
+            queued += enqueue_for_assignments(session, rows).queued
+    return queued
+
+
 def assign_now(session: Session, score: SessionScore) -> SegmentInfo | None:
     """Assign a just-completed session's respondent to the nearest current segment.
 
@@ -733,7 +771,17 @@ def assign_now(session: Session, score: SessionScore) -> SegmentInfo | None:
         assignment.moves += 1
         session.add(assignment)
     session.flush()
+    _enqueue_now(session, score)
     return SegmentInfo(segment_id=segment_id, name=segment.name, description=segment.description)
+
+
+def _enqueue_now(session: Session, score: SessionScore) -> None:
+    """Queue the respondent's first follow-ups in the completing transaction."""
+    from backend.followups import enqueue_for_assignments
+
+    row = session.get(SegmentAssignment, (score.questionnaire_id, score.respondent_id))
+    if row is not None:
+        enqueue_for_assignments(session, [row])
 
 
 def segment_assigner(engine: Engine) -> SegmentAssigner:
