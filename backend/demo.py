@@ -132,6 +132,7 @@ class DemoReport:
     segments: list[dict[str, Any]] = field(default_factory=list)
     choice_reason: str = ""
     followups_sent: int = 0
+    followups_scheduled: int = 0
     urls: dict[str, str] = field(default_factory=dict)
 
 
@@ -234,6 +235,7 @@ async def run_demo(
             parent.send(("limits", True))
             await asyncio.to_thread(parent.recv)
             sent = await _dispatch(settings, engine)
+            scheduled = await asyncio.to_thread(_pending_followups, engine)
             progress.update(task, total=1, completed=1)
         report = DemoReport(
             questionnaire=questionnaire,
@@ -243,6 +245,7 @@ async def run_demo(
             choice_reason=run.get("reason", ""),
             segments=run.get("segments", []),
             followups_sent=sent,
+            followups_scheduled=scheduled,
             urls={
                 "API": f"http://127.0.0.1:{http_port}/api/questionnaires",
                 "OpenAPI": f"http://127.0.0.1:{http_port}/api/openapi.json",
@@ -323,6 +326,14 @@ async def _dispatch(settings: Settings, engine: Any) -> int:
     return report.sent if report is not None else 0
 
 
+def _pending_followups(engine: Any) -> int:
+    from backend.followups import status_counts
+    from backend.storage.engine import session_scope
+
+    with session_scope(engine) as session:
+        return int(status_counts(session=session).get("pending", 0))
+
+
 def _print(console: Console, report: DemoReport) -> None:
     console.print()
     table = Table(
@@ -346,7 +357,10 @@ def _print(console: Console, report: DemoReport) -> None:
     console.print(table)
     if report.failed:
         console.print(f"[yellow]{report.failed} simulated respondents did not finish.[/]")
-    console.print(f"Follow-ups sent into the sandbox: {report.followups_sent}")
+    console.print(
+        f"Follow-ups sent into the sandbox: {report.followups_sent} "
+        f"(and {report.followups_scheduled} scheduled for the coming days)"
+    )
     console.print()
     for name, url in report.urls.items():
         console.print(f"  {name:<20} {url}", highlight=False)
