@@ -101,4 +101,7 @@ def create_app(
     app[SCHEDULER] = scheduler
     routes.register(app)
     app.router.add_post(WEBHOOK_PATH, telegram_webhook)
+    from backend.dashboard import setup_dashboard
+
+    setup_dashboard(app)
     return app

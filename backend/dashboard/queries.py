@@ -1,0 +1,441 @@
+"""Aggregates the dashboard shows, counted in SQL (GROUP BY, COUNT, JSON extraction).
+
+Nothing here loops over answer rows in Python: the funnel and the answer distributions are
+grouped by the database, and reliability reads a bounded sample of the latest completed
+sessions. Results are cached for a few seconds per questionnaire version, so a page reloaded
+by several marketers scans the answers once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, bindparam, text
+from sqlmodel import Session, col, select
+
+from backend.questionnaire import QuestionnaireDefinition
+from backend.questionnaire.schema import (
+    LikertQuestion,
+    MultipleChoiceQuestion,
+    NumberQuestion,
+    SingleChoiceQuestion,
+    TextQuestion,
+    YesNoQuestion,
+)
+from backend.scoring import DimensionReliability, ScoringKey, reliability
+from backend.storage.models import Answer, QuizSession, SessionStatus
+from backend.storage.segment_tables import Segment, SegmentStatus
+
+#: Reliability is computed from at most this many of the latest completed sessions.
+RELIABILITY_SAMPLE = 5_000
+#: Seconds an aggregate is reused before it is counted again.
+CACHE_SECONDS = 30.0
+#: Integer questions with at most this many possible values get one bar per value.
+MAX_EXACT_VALUES = 30
+NUMBER_BINS = 10
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelStep:
+    question_id: str
+    text: str
+    #: Sessions that answered the question or are waiting at it.
+    reached: int
+    #: Sessions not completed whose cursor stopped here.
+    stopped: int
+
+    @property
+    def drop_off(self) -> float:
+        return self.stopped / self.reached if self.reached else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Funnel:
+    started: int
+    completed: int
+    by_status: dict[str, int]
+    steps: list[FunnelStep]
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    question_id: str
+    text: str
+    kind: str
+    answered: int
+    #: (label, count) in the question's own order; empty for free text.
+    counts: list[tuple[str, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Reliability:
+    #: Completed sessions of the version, and how many the figures were computed from.
+    completed: int
+    sampled: int
+    dimensions: list[DimensionReliability]
+
+
+@dataclass(frozen=True, slots=True)
+class VersionStats:
+    """Everything the questionnaire page counts, for one version, counted together."""
+
+    funnel: Funnel
+    distributions: list[Distribution]
+    reliability: Reliability
+    counted_at: datetime
+    max_age: float
+
+
+# --- a cache that serves stale values while it recounts -------------------------------------
+
+_cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
+_refreshing: set[tuple[Any, ...]] = set()
+_cache_lock = threading.Lock()
+
+
+def cached(key: tuple[Any, ...], compute: Callable[[], T], *, seconds: float = CACHE_SECONDS) -> T:
+    """Return the value under ``key``, computing it when absent.
+
+    A value older than ``seconds`` is still returned at once while one background thread
+    computes a fresh one: a page over a million answers stays fast, at most a refresh old.
+    """
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            if now - hit[0] >= seconds and key not in _refreshing:
+                _refreshing.add(key)
+                threading.Thread(
+                    target=_refresh, args=(key, compute), name="dashboard-refresh", daemon=True
+                ).start()
+            return hit[1]
+    value = compute()
+    _store(key, value)
+    return value
+
+
+def _store(key: tuple[Any, ...], value: Any) -> None:
+    with _cache_lock:
+        if len(_cache) > 512:
+            _cache.clear()
+        _cache[key] = (time.monotonic(), value)
+
+
+def _refresh(key: tuple[Any, ...], compute: Callable[[], Any]) -> None:
+    try:
+        _store(key, compute())
+    except Exception:  # keep serving the previous value; the next request retries
+        log.warning("refreshing the dashboard's %s failed", key, exc_info=True)
+    finally:
+        with _cache_lock:
+            _refreshing.discard(key)
+
+
+def forget(prefix: tuple[Any, ...]) -> None:
+    """Drop cached values whose key starts with ``prefix`` (after an upload or a rename)."""
+    with _cache_lock:
+        for key in [k for k in _cache if k[: len(prefix)] == prefix]:
+            del _cache[key]
+
+
+def version_stats(
+    engine: Engine, key: str, version_id: int, definition: QuestionnaireDefinition
+) -> VersionStats:
+    """Return the funnel, distributions and reliability of a version (cached, see above)."""
+
+    def compute() -> VersionStats:
+        with Session(engine) as session:
+            dists, answered = distributions_and_answered(definition, version_id, session=session)
+            return VersionStats(
+                funnel=funnel(definition, version_id, session=session, answered=answered),
+                distributions=dists,
+                reliability=sampled_reliability(definition, version_id, session=session),
+                counted_at=datetime.now(UTC),
+                max_age=CACHE_SECONDS,
+            )
+
+    return cached(("q", key, version_id, id(engine)), compute)
+
+
+# --- SQL fragments per dialect -------------------------------------------------------------
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _scalar(dialect: str, column: str) -> str:
+    """The SQL text of a JSON scalar (a string without quotes, a number as written)."""
+    if dialect == "postgresql":
+        return f"({column} #>> '{{}}')"
+    return f"json_extract({column}, '$')"
+
+
+def _number(dialect: str, column: str) -> str:
+    if dialect == "postgresql":
+        return f"(({column} #>> '{{}}')::float)"
+    return f"CAST(json_extract({column}, '$') AS REAL)"
+
+
+# --- the funnel ----------------------------------------------------------------------------
+
+
+def funnel(
+    definition: QuestionnaireDefinition,
+    version_id: int,
+    *,
+    session: Session,
+    answered: dict[str, int] | None = None,
+) -> Funnel:
+    """Count sessions started, reaching each question, stopping at it, and completed.
+
+    ``answered`` (question id -> sessions that answered it) saves a scan when the caller
+    counted it already.
+    """
+    by_status = {
+        str(status): int(count)
+        for status, count in session.execute(
+            text("SELECT status, COUNT(*) FROM quizsession WHERE version_id = :v GROUP BY status"),
+            {"v": version_id},
+        )
+    }
+    stopped = {
+        cursor: int(count)
+        for cursor, count in session.execute(
+            text(
+                "SELECT cursor, COUNT(*) FROM quizsession "
+                "WHERE version_id = :v AND status <> :done GROUP BY cursor"
+            ),
+            {"v": version_id, "done": SessionStatus.COMPLETED.value},
+        )
+    }
+    if answered is None:
+        answered = answered_counts(version_id, session=session)
+    steps = []
+    for question_id, question in definition.questions().items():
+        waiting = stopped.get(question_id, 0)
+        steps.append(
+            FunnelStep(
+                question_id=question_id,
+                text=definition.text(question.text),
+                reached=answered.get(question_id, 0) + waiting,
+                stopped=waiting,
+            )
+        )
+    return Funnel(
+        started=sum(by_status.values()),
+        completed=by_status.get(SessionStatus.COMPLETED.value, 0),
+        by_status=by_status,
+        steps=steps,
+    )
+
+
+def answered_counts(version_id: int, *, session: Session) -> dict[str, int]:
+    """Return question id -> sessions of the version that answered it (one row each)."""
+    rows = session.execute(
+        text(
+            "SELECT a.question_id, COUNT(*) FROM answer a "
+            "JOIN quizsession s ON s.id = a.session_id "
+            "WHERE s.version_id = :v GROUP BY a.question_id"
+        ),
+        {"v": version_id},
+    )
+    return {question_id: int(count) for question_id, count in rows}
+
+
+# --- answer distributions ------------------------------------------------------------------
+
+
+def _value_label(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def distributions(
+    definition: QuestionnaireDefinition, version_id: int, *, session: Session
+) -> list[Distribution]:
+    """Count the answers of every item of a version, grouped by value in SQL."""
+    return distributions_and_answered(definition, version_id, session=session)[0]
+
+
+def distributions_and_answered(
+    definition: QuestionnaireDefinition, version_id: int, *, session: Session
+) -> tuple[list[Distribution], dict[str, int]]:
+    """Count the answers of every item by value, and how many sessions answered each."""
+    dialect = _dialect(session)
+    questions = definition.questions()
+    exact: list[str] = []
+    multi: list[str] = []
+    ranged: list[str] = []
+    for qid, question in questions.items():
+        if isinstance(question, MultipleChoiceQuestion):
+            multi.append(qid)
+        elif isinstance(question, NumberQuestion):
+            span = (
+                None
+                if question.min is None or question.max is None
+                else question.max - question.min
+            )
+            if question.integer and span is not None and span <= MAX_EXACT_VALUES:
+                exact.append(qid)
+            else:
+                ranged.append(qid)
+        elif not isinstance(question, TextQuestion):
+            exact.append(qid)
+
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    answered: dict[str, int] = defaultdict(int)
+    value = _scalar(dialect, "a.value")
+    # One pass: every question's answered count, and the values of the scalar ones.
+    scalar_rows = session.execute(
+        text(
+            f"SELECT a.question_id, CASE WHEN a.question_id IN :exact THEN {value} END AS v, "
+            "COUNT(*) FROM answer a JOIN quizsession s ON s.id = a.session_id "
+            "WHERE s.version_id = :v GROUP BY a.question_id, v"
+        ).bindparams(bindparam("exact", expanding=True)),
+        {"v": version_id, "exact": exact or ["\0"]},
+    )
+    for qid, raw, count in scalar_rows:
+        answered[qid] += int(count)
+        if raw is not None:
+            counts[qid][_value_label(raw)] = int(count)
+    if multi:
+        source = (
+            "answer a CROSS JOIN LATERAL jsonb_array_elements_text(a.value) AS e(value)"
+            if dialect == "postgresql"
+            else "answer a, json_each(a.value) AS e"
+        )
+        rows = session.execute(
+            text(
+                f"SELECT a.question_id, e.value, COUNT(*) FROM {source} "
+                "JOIN quizsession s ON s.id = a.session_id "
+                "WHERE s.version_id = :v AND a.question_id IN :multi "
+                "GROUP BY a.question_id, e.value"
+            ).bindparams(bindparam("multi", expanding=True)),
+            {"v": version_id, "multi": multi},
+        )
+        for qid, option, count in rows:
+            counts[qid][str(option)] = int(count)
+    for qid in ranged:
+        counts[qid] = _binned(dialect, qid, version_id, session=session)
+
+    out = []
+    for qid, question in questions.items():
+        got = counts.get(qid, {})
+        kind = question.type
+        ordered: list[tuple[str, int]]
+        if isinstance(question, LikertQuestion):
+            ordered = [(str(p), got.get(str(p), 0)) for p in range(1, question.points + 1)]
+        elif isinstance(question, SingleChoiceQuestion | MultipleChoiceQuestion):
+            ordered = [(definition.text(o.text), got.get(o.id, 0)) for o in question.options]
+        elif isinstance(question, YesNoQuestion):
+            ordered = [("yes", got.get("yes", 0)), ("no", got.get("no", 0))]
+        elif isinstance(question, NumberQuestion) and qid in exact:
+            low, high = int(question.min or 0), int(question.max or 0)
+            ordered = [(str(v), got.get(str(v), 0)) for v in range(low, high + 1)]
+        else:
+            ordered = list(got.items())
+        out.append(
+            Distribution(
+                question_id=qid,
+                text=definition.text(question.text),
+                kind=kind,
+                answered=answered.get(qid, 0),
+                counts=ordered,
+            )
+        )
+    return out, dict(answered)
+
+
+def _binned(dialect: str, qid: str, version_id: int, *, session: Session) -> dict[str, int]:
+    """Count a number question's answers in equal-width bins between its extremes."""
+    number = _number(dialect, "a.value")
+    join = "FROM answer a JOIN quizsession s ON s.id = a.session_id "
+    where = "WHERE s.version_id = :v AND a.question_id = :q"
+    low, high = session.execute(
+        text(f"SELECT MIN({number}), MAX({number}) {join}{where}"), {"v": version_id, "q": qid}
+    ).one()
+    if low is None or high is None:
+        return {}
+    low, high = float(low), float(high)
+    width = (high - low) / NUMBER_BINS or 1.0
+    # SQLite's CAST truncates toward zero, which is the floor here (the value is >= low).
+    bucket = (
+        f"FLOOR(({number} - :low) / :width)"
+        if dialect == "postgresql"
+        else f"CAST(({number} - :low) / :width AS INTEGER)"
+    )
+    rows = session.execute(
+        text(f"SELECT {bucket} AS b, COUNT(*) {join}{where} GROUP BY b ORDER BY b"),
+        {"v": version_id, "q": qid, "low": low, "width": width},
+    )
+    out: dict[str, int] = {}
+    for b, count in rows:
+        index = min(int(b), NUMBER_BINS - 1)
+        start = low + index * width
+        label = f"{_value_label(round(start, 2))}–{_value_label(round(start + width, 2))}"
+        out[label] = out.get(label, 0) + int(count)
+    return out
+
+
+# --- reliability ---------------------------------------------------------------------------
+
+
+def sampled_reliability(
+    definition: QuestionnaireDefinition,
+    version_id: int,
+    *,
+    session: Session,
+    sample: int = RELIABILITY_SAMPLE,
+) -> Reliability:
+    """Cronbach's alpha per dimension from the latest ``sample`` completed sessions.
+
+    The scoring core does the statistics; only the sample's answers are read.
+    """
+    completed = session.execute(
+        text("SELECT COUNT(*) FROM quizsession WHERE version_id = :v AND status = :done"),
+        {"v": version_id, "done": SessionStatus.COMPLETED.value},
+    ).scalar_one()
+    latest = (
+        select(QuizSession.id)
+        .where(QuizSession.version_id == version_id)
+        .where(QuizSession.status == SessionStatus.COMPLETED)
+        .order_by(col(QuizSession.id).desc())
+        .limit(sample)
+    )
+    by_session: dict[int, dict[str, Any]] = defaultdict(dict)
+    for session_id, question_id, value in session.exec(
+        select(Answer.session_id, Answer.question_id, Answer.value).where(
+            col(Answer.session_id).in_(latest.scalar_subquery())
+        )
+    ):
+        by_session[session_id][question_id] = value
+    key = ScoringKey.from_definition(definition)
+    dims = reliability(key, key.raw_matrix(list(by_session.values())))
+    return Reliability(completed=int(completed), sampled=len(by_session), dimensions=dims)
+
+
+# --- segments ------------------------------------------------------------------------------
+
+
+def segment_rows(questionnaire_id: int, *, session: Session) -> list[Segment]:
+    """Return a questionnaire's active segments as table rows (targeting reads them)."""
+    return list(
+        session.exec(
+            select(Segment)
+            .where(Segment.questionnaire_id == questionnaire_id)
+            .where(Segment.status == SegmentStatus.ACTIVE)
+            .order_by(col(Segment.size).desc())
+        ).all()
+    )
