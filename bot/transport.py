@@ -92,9 +92,7 @@ class AiohttpRequest(BaseRequest):
             async with self._session.request(method, url, data=data, timeout=timeout) as response:
                 return response.status, await response.read()
         except aiohttp.ConnectionTimeoutError as err:
-            raise TimedOut(
-                "Timed out connecting: the request was *not* sent to Telegram"
-            ) from err
+            raise TimedOut("Timed out connecting: the request was *not* sent to Telegram") from err
         except (TimeoutError, aiohttp.ServerTimeoutError) as err:
             raise TimedOut from err
         except aiohttp.ClientError as err:
