@@ -169,12 +169,15 @@ def export_responses(key: str, *, session: Session) -> tuple[list[str], list[lis
 
 
 def _segments_by_respondent(session: Session, questionnaire_id: int) -> dict[int, str]:
-    """Respondent -> segment name, when segmentation has run (empty otherwise)."""
-    try:
-        from backend.services.segments import segment_names_by_respondent
-    except ImportError:
-        return {}
-    return segment_names_by_respondent(session, questionnaire_id)
+    """Respondent -> current segment name (empty before the first segmentation)."""
+    from backend.storage.segment_tables import Segment, SegmentAssignment
+
+    rows = session.exec(
+        select(SegmentAssignment.respondent_id, Segment.name)
+        .join(Segment, col(Segment.id) == col(SegmentAssignment.segment_id))
+        .where(SegmentAssignment.questionnaire_id == questionnaire_id)
+    ).all()
+    return dict(rows)
 
 
 def _parse_cell(question: Any, raw: str) -> Any:
