@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy import Engine
 
 from backend.api.errors import Handler, error_middleware, json_error
 from backend.api.keys import BOT, ENGINE, QUIZ, ROLE, SCHEDULER, SETTINGS
+from backend.api.marketing import RECLUSTERS  # importing it registers its routes
 from backend.api.views import routes
 from backend.services.quiz import QuizService
 from backend.settings import Settings
@@ -82,6 +84,13 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
+async def _finish_reclusters(app: web.Application) -> None:
+    """Let re-clusterings started from the API finish before the database closes."""
+    running = [task for task in app[RECLUSTERS].values() if not task.done()]
+    if running:
+        await asyncio.wait(running, timeout=30)
+
+
 def create_app(
     settings: Settings,
     engine: Engine,
@@ -99,6 +108,8 @@ def create_app(
     app[QUIZ] = quiz or QuizService(engine)
     app[BOT] = bot
     app[SCHEDULER] = scheduler
+    app[RECLUSTERS] = {}
+    app.on_cleanup.append(_finish_reclusters)
     routes.register(app)
     app.router.add_post(WEBHOOK_PATH, telegram_webhook)
     from backend.dashboard import setup_dashboard

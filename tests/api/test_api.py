@@ -219,3 +219,101 @@ async def test_webhook_requires_the_secret(api: TestClient[Any, Any]) -> None:
         headers={"X-Telegram-Bot-Api-Secret-Token": "hook-secret-123"},
     )
     assert response.status == 404
+
+
+VALUES = (ROOT / "questionnaires" / "values-attitudes.yaml").read_text()
+VALUES_PACK = (ROOT / "questionnaires" / "content" / "values-attitudes.yaml").read_text()
+
+
+async def _seed_values_responses(api: TestClient[Any, Any], n: int = 120) -> None:
+    """Import responses from four latent profiles through the API's CSV import."""
+    import random
+
+    from backend.questionnaire import load_definition
+    from bot.simulator import latent_chooser, latent_profiles
+
+    definition = load_definition(VALUES)
+    rng = random.Random(5)
+    profiles = latent_profiles(definition, 4, rng)
+    ids = list(definition.questions())
+    lines = ["respondent," + ",".join(ids)]
+    for i in range(n):
+        choose = latent_chooser(definition, profiles[i % 4], rng)
+        lines.append(f"r{i}," + ",".join(str(choose(q)) for q in definition.questions().values()))
+    response = await api.post(
+        "/api/questionnaires/values-attitudes/responses",
+        data="\n".join(lines),
+        headers=auth("marketer"),
+    )
+    assert response.status == 201, await response.text()
+
+
+async def test_content_packs_upload_and_list(api: TestClient[Any, Any]) -> None:
+    await api.post("/api/questionnaires", data=VALUES, headers=auth("marketer"))
+    created = await api.post(
+        "/api/content?filename=values.yaml", data=VALUES_PACK, headers=auth("marketer")
+    )
+    assert created.status == 201, await created.text()
+    body = await created.json()
+    assert body["outcome"] == "created"
+    listing = await (await api.get("/api/content", headers=auth("analyst"))).json()
+    assert [p["key"] for p in listing] == [body["key"]]
+    broken = VALUES_PACK.replace("{{", "{%", 1)
+    rejected = await api.post(
+        "/api/content?filename=bad.yaml", data=broken, headers=auth("marketer")
+    )
+    assert rejected.status == 400
+    problems = (await rejected.json())["details"]["problems"]
+    assert problems
+    assert all(p["line"] for p in problems)
+
+
+async def test_recluster_then_segments_runs_rename_and_stats(api: TestClient[Any, Any]) -> None:
+    import asyncio
+
+    await api.post("/api/questionnaires", data=VALUES, headers=auth("marketer"))
+    await api.post("/api/content", data=VALUES_PACK, headers=auth("marketer"))
+    await _seed_values_responses(api)
+    started = await api.post(
+        "/api/questionnaires/values-attitudes/recluster", headers=auth("marketer")
+    )
+    assert started.status == 202
+    runs: list[Any] = []
+    for _ in range(300):
+        runs = await (
+            await api.get("/api/questionnaires/values-attitudes/runs", headers=auth("analyst"))
+        ).json()
+        if runs and runs[0]["status"] != "running":
+            break
+        await asyncio.sleep(0.1)
+    assert runs[0]["status"] == "succeeded", runs
+    assert runs[0]["k"] == 4
+    assert "chosen" in runs[0]["choice_reason"]
+    assert len(runs[0]["candidates"]) >= 2
+    segments = await (
+        await api.get("/api/questionnaires/values-attitudes/segments", headers=auth("analyst"))
+    ).json()
+    assert len(segments) == 4
+    assert all(s["traits"] and s["z_scores"] for s in segments)
+    renamed = await api.patch(
+        f"/api/segments/{segments[0]['id']}",
+        json={"name": "Green pioneers"},
+        headers=auth("marketer"),
+    )
+    assert (await renamed.json())["name"] == "Green pioneers"
+    empty = await api.patch(
+        f"/api/segments/{segments[0]['id']}", json={"name": ""}, headers=auth("marketer")
+    )
+    assert empty.status == 400
+    stats: list[Any] = []
+    for _ in range(100):  # follow-ups are queued right after the run is stored
+        stats = await (await api.get("/api/followups/stats", headers=auth("analyst"))).json()
+        if sum(row["queued"] for row in stats) >= 120:
+            break
+        await asyncio.sleep(0.1)
+    assert sum(row["queued"] for row in stats) >= 120
+    assert (await api.get("/api/questionnaires/nope/runs", headers=auth("analyst"))).status == 404
+    bad_limit = await api.get(
+        "/api/questionnaires/values-attitudes/runs?limit=x", headers=auth("analyst")
+    )
+    assert bad_limit.status == 400

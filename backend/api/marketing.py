@@ -1,0 +1,299 @@
+"""API routes for content packs, segments and follow-up statistics."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from datetime import timedelta
+from typing import Any
+
+import yaml
+from aiohttp import web
+from pydantic import BaseModel, Field, ValidationError
+
+from backend.api.errors import ApiError
+from backend.api.keys import ENGINE, SCHEDULER
+from backend.api.routes import MARKETING, READ, Body
+from backend.api.views import in_thread, ok, routes
+from backend.followups import followup_stats, import_pack, list_packs, load_content
+from backend.followups import questionnaire_definition as pack_questionnaire
+from backend.questionnaire import DefinitionError
+from backend.segmentation import SegmentationError
+from backend.services import questionnaires as qs
+from backend.services import segments as ss
+from backend.storage.engine import session_scope
+from backend.storage.followup_tables import ContentPackPublic
+from backend.storage.segment_tables import SegmentationRunPublic, SegmentPublic
+
+log = logging.getLogger(__name__)
+
+
+def _not_found(exc: LookupError) -> ApiError:
+    return ApiError(404, str(exc.args[0]) if exc.args else "not found")
+
+
+# --- content -------------------------------------------------------------------------------
+
+
+class PackImportOut(BaseModel):
+    key: str
+    version: int
+    outcome: str
+
+
+@routes.route(
+    "POST",
+    "/api/content",
+    summary="Upload a content pack (YAML or JSON); templates are test-rendered first",
+    tag="content",
+    roles=MARKETING,
+    body=Body("application/x-yaml", {"type": "string"}, "the content pack file's text"),
+    response=PackImportOut,
+    query={"filename": ("string", "name for messages; .json selects JSON")},
+    statuses={400: "the pack is invalid; every problem is listed"},
+)
+async def upload_content(request: web.Request) -> web.Response:
+    raw = await request.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "the content pack is not UTF-8 text") from None
+    name = request.query.get("filename") or "upload"
+    fmt = "json" if "json" in request.content_type or name.endswith(".json") else "yaml"
+    engine = request.app[ENGINE]
+
+    def dimensions() -> list[str] | None:
+        try:
+            key = yaml.safe_load(text).get("questionnaire")
+        except Exception:  # the loader below reports the real problem with its line
+            return None
+        if not isinstance(key, str):
+            return None
+        with session_scope(engine) as session:
+            found = pack_questionnaire(key, session=session)
+        return [d.id for d in found.dimensions] if found is not None else None
+
+    dims = await in_thread(dimensions)
+    try:
+        pack = await in_thread(load_content, text, source=name, fmt=fmt, dimensions=dims)
+    except DefinitionError as exc:
+        problems = [{"line": i.line, "path": i.location, "message": i.message} for i in exc.issues]
+        raise ApiError(
+            400, f"{name}: {len(problems)} problem(s) in the content pack", problems=problems
+        ) from None
+
+    def work() -> PackImportOut:
+        with session_scope(engine) as session:
+            result = import_pack(pack, session=session, source_name=name, source_text=text)
+            return PackImportOut(
+                key=pack.key, version=result.record.version, outcome=result.outcome
+            )
+
+    result = await in_thread(work)
+    return ok(result, status=201 if result.outcome != "unchanged" else 200)
+
+
+@routes.route(
+    "GET",
+    "/api/content",
+    summary="List content packs",
+    tag="content",
+    roles=READ,
+    response=list[ContentPackPublic],
+)
+async def list_content(request: web.Request) -> web.Response:
+    def work() -> list[ContentPackPublic]:
+        with session_scope(request.app[ENGINE]) as session:
+            return list_packs(session=session)
+
+    return ok(await in_thread(work))
+
+
+# --- segments ------------------------------------------------------------------------------
+
+
+@routes.route(
+    "GET",
+    "/api/questionnaires/{key}/segments",
+    summary="Current segments with their profiles (centroids, z-scores, traits)",
+    tag="segments",
+    roles=READ,
+    response=list[SegmentPublic],
+    statuses={404: "no such questionnaire"},
+)
+async def list_segments(request: web.Request) -> web.Response:
+    key = request.match_info["key"]
+
+    def work() -> list[SegmentPublic]:
+        with session_scope(request.app[ENGINE]) as session:
+            try:
+                return ss.list_segments(key, session=session)
+            except qs.QuestionnaireNotFound as exc:
+                raise _not_found(exc) from None
+
+    return ok(await in_thread(work))
+
+
+@routes.route(
+    "GET",
+    "/api/questionnaires/{key}/runs",
+    summary="Re-clustering runs with their candidates, choice and stability metrics",
+    tag="segments",
+    roles=READ,
+    response=list[SegmentationRunPublic],
+    query={"limit": ("integer", "how many of the latest runs (default 20, max 200)")},
+    statuses={400: "bad limit", 404: "no such questionnaire"},
+)
+async def list_runs(request: web.Request) -> web.Response:
+    key = request.match_info["key"]
+    raw = request.query.get("limit", "20")
+    if not raw.isdigit() or not 1 <= int(raw) <= 200:
+        raise ApiError(400, f"limit must be a whole number from 1 to 200, got {raw[:20]!r}")
+
+    def work() -> list[SegmentationRunPublic]:
+        with session_scope(request.app[ENGINE]) as session:
+            try:
+                return ss.runs(key, session=session, limit=int(raw))
+            except qs.QuestionnaireNotFound as exc:
+                raise _not_found(exc) from None
+
+    return ok(await in_thread(work))
+
+
+class SegmentEdit(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=256)
+    description: str | None = Field(default=None, max_length=5000)
+
+
+@routes.route(
+    "PATCH",
+    "/api/segments/{segment_id}",
+    summary="Rename a segment or rewrite its description (kept across runs)",
+    tag="segments",
+    roles=MARKETING,
+    body=Body("application/json", SegmentEdit),
+    response=SegmentPublic,
+    statuses={400: "bad body", 404: "no such segment"},
+)
+async def edit_segment(request: web.Request) -> web.Response:
+    raw_id = request.match_info["segment_id"]
+    if not raw_id.isdigit() or len(raw_id) > 18:
+        raise ApiError(400, f"segment id must be a number, got {raw_id[:40]!r}")
+    try:
+        edit = SegmentEdit.model_validate_json(await request.read() or b"{}")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ApiError(400, f"{where}: {first['msg']}") from None
+    if edit.name is None and edit.description is None:
+        raise ApiError(400, "give a name, a description or both")
+
+    def work() -> SegmentPublic:
+        with session_scope(request.app[ENGINE]) as session:
+            try:
+                return ss.rename_segment(
+                    int(raw_id), session=session, name=edit.name, description=edit.description
+                )
+            except ss.SegmentNotFound as exc:
+                raise _not_found(exc) from None
+            except ValueError as exc:
+                raise ApiError(400, str(exc)) from None
+
+    return ok(await in_thread(work))
+
+
+class ReclusterOut(BaseModel):
+    status: str
+    questionnaire: str
+
+
+#: Re-clusterings started from the API, by questionnaire (set up by ``create_app``).
+RECLUSTERS: web.AppKey[dict[str, asyncio.Task[Any]]] = web.AppKey("reclusters")
+
+
+@routes.route(
+    "POST",
+    "/api/questionnaires/{key}/recluster",
+    summary="Start a re-clustering now; follow it in the runs",
+    tag="segments",
+    roles=MARKETING,
+    response=ReclusterOut,
+    statuses={404: "no such questionnaire", 409: "one is running already"},
+)
+async def trigger_recluster(request: web.Request) -> web.Response:
+    key = request.match_info["key"]
+    app = request.app
+    engine = app[ENGINE]
+
+    def exists() -> None:
+        with session_scope(engine) as session:
+            try:
+                qs.get_questionnaire(key, session=session)
+            except qs.QuestionnaireNotFound as exc:
+                raise _not_found(exc) from None
+
+    await in_thread(exists)
+    running = app[RECLUSTERS]
+    if key in running and not running[key].done():
+        raise ApiError(409, f"a re-clustering of {key!r} is running; see its runs")
+
+    async def run() -> None:
+        try:
+            jobs = getattr(app.get(SCHEDULER), "segment_jobs", None)
+            if jobs is not None:  # in the scheduler's worker process
+                await jobs._fit(key, trigger="api", min_interval=timedelta(0))
+            else:
+                from backend.scheduler import recluster_exclusive
+
+                await in_thread(
+                    recluster_exclusive, engine, key, trigger="api", min_interval=timedelta(0)
+                )
+        except SegmentationError as exc:
+            log.warning("re-clustering %s from the API: %s", key, exc)
+        except Exception:
+            log.exception("re-clustering %s from the API failed", key)
+
+    running[key] = asyncio.create_task(run())
+    return ok(ReclusterOut(status="started", questionnaire=key), status=202)
+
+
+# --- follow-ups ----------------------------------------------------------------------------
+
+
+class StatsOut(BaseModel):
+    pack_key: str
+    item_id: str
+    variant: str | None
+    segment_key: str
+    segment_name: str
+    queued: int
+    sent: int
+    delivered: int
+    clicked: int
+    pending: int
+    failed: int
+    uncertain: int
+    cancelled: int
+
+
+@routes.route(
+    "GET",
+    "/api/followups/stats",
+    summary="Follow-ups sent, delivered and clicked per item, variant and segment",
+    tag="followups",
+    roles=READ,
+    response=list[StatsOut],
+    query={"pack": ("string", "only this content pack")},
+)
+async def followups_stats(request: web.Request) -> web.Response:
+    pack = request.query.get("pack") or None
+
+    def work() -> list[StatsOut]:
+        with session_scope(request.app[ENGINE]) as session:
+            return [
+                StatsOut(**dataclasses.asdict(row))
+                for row in followup_stats(session=session, pack_key=pack)
+            ]
+
+    return ok(await in_thread(work))
