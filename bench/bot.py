@@ -286,7 +286,9 @@ def main() -> None:
             )
             print(
                 f"  psychograph/{name:10s}: {ours['rate']:7.1f} answers/s "
-                f"({ours['rate'] / bare['rate']:.2f}x bare); p50 {ours['p50']:5.1f} ms, "
+                f"({ours['rate'] / bare['rate']:.2f}x bare httpx, "
+                f"{ours['rate'] / bare_aiohttp['rate']:.2f}x bare aiohttp); "
+                f"p50 {ours['p50']:5.1f} ms, "
                 f"p99 {ours['p99']:5.1f} ms  -> targets (>= 0.6x, p99 < 50 ms on SQLite): "
                 f"{verdict}"
             )

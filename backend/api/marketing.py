@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 from backend.api.errors import ApiError
 from backend.api.keys import ENGINE, SCHEDULER
 from backend.api.routes import MARKETING, READ, Body
-from backend.api.views import in_thread, ok, routes
+from backend.api.views import in_thread, ok, read_upload, rejected, routes
 from backend.followups import followup_stats, import_pack, list_packs, load_content
 from backend.followups import questionnaire_definition as pack_questionnaire
 from backend.questionnaire import DefinitionError
@@ -54,13 +54,7 @@ class PackImportOut(BaseModel):
     statuses={400: "the pack is invalid; every problem is listed"},
 )
 async def upload_content(request: web.Request) -> web.Response:
-    raw = await request.read()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ApiError(400, "the content pack is not UTF-8 text") from None
-    name = request.query.get("filename") or "upload"
-    fmt = "json" if "json" in request.content_type or name.endswith(".json") else "yaml"
+    text, name, fmt = await read_upload(request, "content pack")
     engine = request.app[ENGINE]
 
     def dimensions() -> list[str] | None:
@@ -78,10 +72,7 @@ async def upload_content(request: web.Request) -> web.Response:
     try:
         pack = await in_thread(load_content, text, source=name, fmt=fmt, dimensions=dims)
     except DefinitionError as exc:
-        problems = [{"line": i.line, "path": i.location, "message": i.message} for i in exc.issues]
-        raise ApiError(
-            400, f"{name}: {len(problems)} problem(s) in the content pack", problems=problems
-        ) from None
+        raise rejected(exc, name, "content pack") from None
 
     def work() -> PackImportOut:
         with session_scope(engine) as session:

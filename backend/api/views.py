@@ -139,6 +139,27 @@ class ProblemOut(BaseModel):
     message: str
 
 
+async def read_upload(request: web.Request, what: str) -> tuple[str, str, str]:
+    """Return an uploaded file's text, its name for messages (``?filename=``) and format."""
+    raw = await request.read()
+    try:
+        text_body = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, f"the {what} is not UTF-8 text") from None
+    name = request.query.get("filename") or "upload"
+    fmt = "json" if "json" in request.content_type or name.endswith(".json") else "yaml"
+    return text_body, name, fmt
+
+
+def rejected(exc: DefinitionError, name: str, what: str) -> ApiError:
+    """A 400 listing every problem of a rejected file with its line and path."""
+    problems = [
+        ProblemOut(line=i.line, path=i.location, message=i.message).model_dump()
+        for i in exc.issues
+    ]
+    return ApiError(400, f"{name}: {len(problems)} problem(s) in the {what}", problems=problems)
+
+
 def _summary_out(row: qs.QuestionnaireSummary) -> QuestionnaireOut:
     return QuestionnaireOut(
         id=row.key,
@@ -179,23 +200,11 @@ async def list_questionnaires(request: web.Request) -> web.Response:
     statuses={400: "the definition is invalid", 413: "body too large"},
 )
 async def upload_questionnaire(request: web.Request) -> web.Response:
-    raw = await request.read()
-    try:
-        text_body = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ApiError(400, "the definition is not UTF-8 text") from None
-    name = request.query.get("filename") or "upload"
-    fmt = "json" if "json" in request.content_type or name.endswith(".json") else "yaml"
+    text_body, name, fmt = await read_upload(request, "definition")
     try:
         definition = load_definition(text_body, source=name, fmt=fmt)
     except DefinitionError as exc:
-        problems = [
-            ProblemOut(line=i.line, path=i.location, message=i.message).model_dump()
-            for i in exc.issues
-        ]
-        raise ApiError(
-            400, f"{name}: {len(problems)} problem(s) in the definition", problems=problems
-        ) from None
+        raise rejected(exc, name, "definition") from None
 
     def work() -> ImportOut:
         with session_scope(request.app[ENGINE]) as session:

@@ -403,59 +403,6 @@ class QuizService:
             value = parse_typed(question, text)
             return self._record(session, quiz, definition, question, value, user)
 
-    def toggle(
-        self,
-        user: ChatUser,
-        session_id: int,
-        question_id: str,
-        option_id: str,
-        *,
-        update_id: int | None = None,
-    ) -> Step:
-        """Tick or untick an option of the current multiple-choice question."""
-        with session_scope(self.engine) as session:
-            respondent = self._respondent(session, user, update_id)
-            quiz = self._own_session(session, respondent, session_id)
-            definition = self._definition(session, quiz)
-            question = self._current_question(quiz, definition, question_id)
-            return self._toggle(session, quiz, question, option_id, user)
-
-    def done(
-        self, user: ChatUser, session_id: int, question_id: str, *, update_id: int | None = None
-    ) -> Step:
-        """Submit the ticked options of the current multiple-choice question."""
-        with session_scope(self.engine) as session:
-            respondent = self._respondent(session, user, update_id)
-            quiz = self._own_session(session, respondent, session_id)
-            definition = self._definition(session, quiz)
-            question = self._current_question(quiz, definition, question_id)
-            value = check_value(question, list(quiz.draft or []))
-            return self._record(session, quiz, definition, question, value, user)
-
-    def skip(
-        self, user: ChatUser, session_id: int, question_id: str, *, update_id: int | None = None
-    ) -> Step:
-        """Skip an optional question."""
-        with session_scope(self.engine) as session:
-            respondent = self._respondent(session, user, update_id)
-            quiz = self._own_session(session, respondent, session_id)
-            definition = self._definition(session, quiz)
-            question = self._current_question(quiz, definition, question_id)
-            if question.required:
-                raise AnswerInvalid("This question needs an answer.")
-            return self._record(session, quiz, definition, question, None, user)
-
-    def back(
-        self, user: ChatUser, session_id: int, question_id: str, *, update_id: int | None = None
-    ) -> Step:
-        """Go back to the previous question to change its answer."""
-        with session_scope(self.engine) as session:
-            respondent = self._respondent(session, user, update_id)
-            quiz = self._own_session(session, respondent, session_id)
-            definition = self._definition(session, quiz)
-            question = self._current_question(quiz, definition, question_id)
-            return self._back(session, quiz, definition, question, user)
-
     def press(
         self,
         user: ChatUser,
@@ -494,13 +441,6 @@ class QuizService:
             if action == "back":
                 return self._back(session, quiz, definition, question, user)
             raise StaleAction("This button is not valid.")
-
-    def definition_for_session(self, session_id: int) -> QuestionnaireDefinition:
-        with session_scope(self.engine) as session:
-            quiz = session.get(QuizSession, session_id)
-            if quiz is None:
-                raise StaleAction("That quiz is no longer available.")
-            return self._definition(session, quiz)
 
     # -- privacy --------------------------------------------------------------------------
 
