@@ -376,18 +376,18 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     except (StaleAction, AnswerInvalid, QuizError) as exc:
         await _toast(query, str(exc))
         return
-    await _toast(query)
     message = query.message if isinstance(query.message, Message) else None
-    if step is None:
-        return
+    # The three calls are independent: the next question does not wait for the toast or
+    # for the edit of the pressed message (one round trip instead of three).
+    calls: list[Coroutine[Any, Any, Any]] = [_toast(query)]
     if isinstance(step, str):
         if message is not None:
-            await message.edit_text(step, parse_mode=ParseMode.HTML)
-        return
-    await _settle_message(ctx, message, callback, step)
-    if callback.action is Action.TOGGLE:
-        return
-    await show((context.bot, user.chat_id), ctx, step)
+            calls.append(message.edit_text(step, parse_mode=ParseMode.HTML))
+    elif step is not None:
+        calls.append(_settle_message(ctx, message, callback, step))
+        if callback.action is not Action.TOGGLE:
+            calls.append(show((context.bot, user.chat_id), ctx, step))
+    await asyncio.gather(*calls)
 
 
 async def _settle_message(
