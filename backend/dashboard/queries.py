@@ -98,30 +98,61 @@ class VersionStats:
 
 # --- a cache that serves stale values while it recounts -------------------------------------
 
+#: How long a page waits for a first count before it shows "counting" and refreshes itself.
+PAGE_WAIT_SECONDS = 0.8
+
 _cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
 _refreshing: set[tuple[Any, ...]] = set()
 _cache_lock = threading.Lock()
 
 
 def cached(key: tuple[Any, ...], compute: Callable[[], T], *, seconds: float = CACHE_SECONDS) -> T:
+    """Return the value under ``key``, computing it in this thread when never counted."""
+    value = cached_within(key, compute, seconds=seconds, wait=None)
+    assert value is not None
+    return value
+
+
+def cached_within(
+    key: tuple[Any, ...],
+    compute: Callable[[], T],
+    *,
+    seconds: float = CACHE_SECONDS,
+    wait: float | None = None,
+) -> T | None:
     """Return the value under ``key``, computing it when absent.
 
     A value older than ``seconds`` is still returned at once while one background thread
     computes a fresh one: a page over a million answers stays fast, at most a refresh old.
+    With ``wait``, a value never counted before is computed in the background too, and None
+    is returned when it takes longer than ``wait`` seconds (the page says it is counting).
     """
     now = time.monotonic()
     with _cache_lock:
         hit = _cache.get(key)
-        if hit is not None:
-            if now - hit[0] >= seconds and key not in _refreshing:
+        running = key in _refreshing
+        if hit is not None or (wait is not None and not running):
+            if (hit is None or now - hit[0] >= seconds) and not running:
                 _refreshing.add(key)
                 threading.Thread(
                     target=_refresh, args=(key, compute), name="dashboard-refresh", daemon=True
                 ).start()
-            return hit[1]
-    value = compute()
-    _store(key, value)
-    return value
+            if hit is not None:
+                return hit[1]
+    if wait is None:
+        value = compute()
+        _store(key, value)
+        return value
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        with _cache_lock:
+            hit = _cache.get(key)
+            if hit is not None:
+                return hit[1]
+            if key not in _refreshing:  # the count failed; the next request retries
+                return None
+        time.sleep(0.02)
+    return None
 
 
 def _store(key: tuple[Any, ...], value: Any) -> None:
@@ -150,8 +181,9 @@ def forget(prefix: tuple[Any, ...]) -> None:
 
 def version_stats(
     engine: Engine, key: str, version_id: int, definition: QuestionnaireDefinition
-) -> VersionStats:
-    """Return the funnel, distributions and reliability of a version (cached, see above)."""
+) -> VersionStats | None:
+    """Return the funnel, distributions and reliability of a version (cached, see above);
+    None while a first count takes longer than a page may wait."""
 
     def compute() -> VersionStats:
         with Session(engine) as session:
@@ -164,7 +196,7 @@ def version_stats(
                 max_age=CACHE_SECONDS,
             )
 
-    return cached(("q", key, version_id, id(engine)), compute)
+    return cached_within(("q", key, version_id, id(engine)), compute, wait=PAGE_WAIT_SECONDS)
 
 
 # --- SQL fragments per dialect -------------------------------------------------------------

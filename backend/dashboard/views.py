@@ -227,7 +227,7 @@ class QuestionnaireReport:
     summary: qs.QuestionnaireSummary
     versions: list[tuple[int, str]]
     title: str
-    stats: queries.VersionStats
+    stats: queries.VersionStats | None
     dimension_labels: dict[str, str]
 
 
@@ -258,6 +258,16 @@ async def questionnaire(request: web.Request) -> web.StreamResponse:
         report = await in_thread(_questionnaire_report, request.app[READER], key)
     except qs.QuestionnaireNotFound as exc:
         return _not_found(request, str(exc.args[0]))
+    if report.stats is None:  # a first count over many answers is still running
+        return render(
+            request,
+            "questionnaire.html",
+            report=report,
+            key=key,
+            funnel_svg="",
+            distributions=[],
+            counting=True,
+        )
     funnel = report.stats.funnel
     steps = [charts.Bar("started", funnel.started)]
     for step in funnel.steps:
@@ -289,6 +299,7 @@ async def questionnaire(request: web.Request) -> web.StreamResponse:
         key=key,
         funnel_svg=funnel_svg,
         distributions=distribution_svgs,
+        counting=False,
     )
 
 
