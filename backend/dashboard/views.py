@@ -585,7 +585,14 @@ def _followups_report(engine: Engine) -> FollowupsReport:
 async def followups(request: web.Request) -> web.StreamResponse:
     reader = request.app[READER]
     # The outbox grows with every respondent: its counts are served like the funnel's.
-    report = await in_thread(queries.cached, ("f", id(reader)), lambda: _followups_report(reader))
+    report = await in_thread(
+        queries.cached_within,
+        ("f", id(reader)),
+        lambda: _followups_report(reader),
+        wait=queries.PAGE_WAIT_SECONDS,
+    )
+    if report is None:  # a first count over a large outbox is still running
+        return render(request, "followups.html", report=None, outbox_svg=None, counting=True)
     outbox_svg = (
         charts.bars(
             [charts.Bar(state, count) for state, count in sorted(report.outbox.items())],
@@ -596,7 +603,7 @@ async def followups(request: web.Request) -> web.StreamResponse:
         if report.outbox
         else None
     )
-    return render(request, "followups.html", report=report, outbox_svg=outbox_svg)
+    return render(request, "followups.html", report=report, outbox_svg=outbox_svg, counting=False)
 
 
 __all__ = ["SESSION", "routes"]

@@ -88,6 +88,16 @@ class FollowupMessage(FollowupMessageBase, table=True):
         UniqueConstraint("respondent_id", "pack_key", "item_id"),
         Index("ix_followupmessage_status_not_before", "status", "not_before"),
         Index("ix_followupmessage_respondent_sent_at", "respondent_id", "sent_at"),
+        # Follow-up statistics (API, dashboard) group by these: the index alone answers them.
+        Index(
+            "ix_followupmessage_stats",
+            "pack_key",
+            "item_id",
+            "variant",
+            "segment_key",
+            "segment_name",
+            "status",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -156,7 +156,11 @@ class QuizSessionPublic(QuizSessionBase):
 class QuizSession(QuizSessionBase, table=True):
     """One attempt at one questionnaire version by one respondent."""
 
-    __table_args__ = (Index("ix_quizsession_respondent_status", "respondent_id", "status"),)
+    __table_args__ = (
+        Index("ix_quizsession_respondent_status", "respondent_id", "status"),
+        # The response funnel counts sessions by status and by the question they stopped at.
+        Index("ix_quizsession_version_status_cursor", "version_id", "status", "cursor"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     respondent_id: int = Field(foreign_key="respondent.id", ondelete="CASCADE")
