@@ -6,8 +6,9 @@ python-telegram-bot Application that makes the same API calls per update (answer
 button, edit the question, send the next one) and touches no database.
 
 Prints, for each bot: answers/s with respondents answering back-to-back, and p50/p99 of
-the time from a respondent's action to the next question arriving, with respondents who
-take 1-3 s to answer (as people do).
+the time from the update leaving the sandbox (getUpdates) to the next question arriving in
+it, with respondents who take 1-3 s to answer (as people do); also the p99 as respondents
+see it, which adds their own round trips to the sandbox.
 
     .venv/bin/python bench/bot.py [--respondents 100] [--throughput-respondents 50]
 """
@@ -28,6 +29,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -165,7 +167,7 @@ def run_bare(base_url: str, transport: str) -> None:
 
 async def respondents(
     sandbox_url: str, n: int, think: tuple[float, float] | None, first_user_id: int
-) -> tuple[float, list[float]]:
+) -> tuple[float, list[float], dict[str, Any]]:
     from backend.questionnaire import load_definition
     from bot.sandbox import SandboxClient
     from bot.simulator import ScriptedRespondent
@@ -184,10 +186,10 @@ async def respondents(
         started = time.perf_counter()
         transcripts = await asyncio.gather(*(s.take("bench") for s in scripts))
         elapsed = time.perf_counter() - started
+        sandbox_side = (await client.stats())["reply_latency_ms"]
     answers = sum(len(t.answers) for t in transcripts)
-    # the first latency of each respondent is the /start, not an answer
-    latencies = sorted(x for t in transcripts for x in t.latencies[1:])
-    return answers / elapsed, latencies
+    latencies = sorted(x for t in transcripts for x in t.latencies)
+    return answers / elapsed, latencies, sandbox_side
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -207,15 +209,27 @@ def measure(bot: str, database_url: str | None, args: argparse.Namespace) -> dic
         base = f"http://127.0.0.1:{port}"
         with process(__file__, *_role(bot, database_url), f"{base}/bot"):
             time.sleep(2.0)
-            rate, _ = asyncio.run(respondents(base, args.throughput_respondents, None, 1_000_000))
+            rate, _, _ = asyncio.run(
+                respondents(base, args.throughput_respondents, None, 1_000_000)
+            )
         port2 = free_port()
     with process("-m", "backend.cli", "sandbox", "--port", str(port2), "--no-rate-limit"):
         wait_for_port(port2)
         base = f"http://127.0.0.1:{port2}"
         with process(__file__, *_role(bot, database_url), f"{base}/bot"):
             time.sleep(2.0)
-            _, latencies = asyncio.run(respondents(base, args.respondents, (1.0, 3.0), 2_000_000))
-    return {"rate": rate, "p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99)}
+            _, latencies, sandbox_side = asyncio.run(
+                respondents(base, args.respondents, (1.0, 3.0), 2_000_000)
+            )
+    return {
+        "rate": rate,
+        # the issue's measure: from the update leaving the sandbox to the next question
+        "p50": sandbox_side["p50"],
+        "p99": sandbox_side["p99"],
+        # as the respondent sees it, including the respondent's own round trips
+        "seen_p50": percentile(latencies, 0.5),
+        "seen_p99": percentile(latencies, 0.99),
+    }
 
 
 def prepare_database(url: str) -> None:
@@ -272,7 +286,7 @@ def main() -> None:
         for label, figures in (("bare bot (httpx)", bare), ("bare bot (aiohttp)", bare_aiohttp)):
             print(
                 f"  {label:22s}: {figures['rate']:7.1f} answers/s; p50 {figures['p50']:5.1f} ms,"
-                f" p99 {figures['p99']:5.1f} ms"
+                f" p99 {figures['p99']:5.1f} ms (respondent-side p99 {figures['seen_p99']:.1f} ms)"
             )
         for name, url in databases.items():
             prepare_database(url)
@@ -289,7 +303,8 @@ def main() -> None:
                 f"({ours['rate'] / bare['rate']:.2f}x bare httpx, "
                 f"{ours['rate'] / bare_aiohttp['rate']:.2f}x bare aiohttp); "
                 f"p50 {ours['p50']:5.1f} ms, "
-                f"p99 {ours['p99']:5.1f} ms  -> targets (>= 0.6x, p99 < 50 ms on SQLite): "
+                f"p99 {ours['p99']:5.1f} ms (respondent-side p99 {ours['seen_p99']:.1f} ms)"
+                "  -> targets (>= 0.6x, p99 < 50 ms on SQLite): "
                 f"{verdict}"
             )
     finally:

@@ -102,6 +102,8 @@ class ScriptedRespondent:
     async def take(self, key: str) -> Transcript:
         """Open questionnaire ``key`` with a deep link and answer until the profile arrives."""
         transcript = Transcript()
+        if self.think is not None:  # people arrive over time, not all in the same instant
+            await asyncio.sleep(self.think())
         started = time.perf_counter()
         await self.client.send_command(self.user_id, "start", key)
         message = await self._next_message(transcript, started)

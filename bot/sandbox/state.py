@@ -154,6 +154,8 @@ class PendingUpdate:
     kind: str
     payload: dict[str, Any]
     chat_key: int
+    #: When the bot first received it (getUpdates or webhook), for reply latencies.
+    handed_out: float | None = None
 
 
 @dataclass(slots=True)
@@ -201,6 +203,8 @@ class World:
         self.users: dict[int, User] = {}
         self.chats: dict[int, Chat] = {}
         self.pending: dict[int, PendingUpdate] = {}
+        #: Chat -> when the bot received the chat's oldest update it has not answered yet.
+        self._awaiting_reply: dict[int, float] = {}
         self.callbacks: dict[str, CallbackQuery] = {}
         self.commands: dict[tuple[str, str], list[dict[str, str]]] = {}
         self.allowed_updates: frozenset[str] = DEFAULT_UPDATE_TYPES
@@ -437,13 +441,23 @@ class World:
                 raise ApiError(409, CONFLICT_POLLING)
             if self.webhook is not None:
                 raise ApiError(409, CONFLICT_WEBHOOK)
-            batch = [u.payload for u in itertools.islice(self.pending.values(), limit)]
+            handed = list(itertools.islice(self.pending.values(), limit))
+            for update in handed:
+                self.handed_out(update)
+            batch = [u.payload for u in handed]
             remaining = deadline - loop.time()
             if batch or remaining <= 0 or self.closed:
                 return batch
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(remaining):
                     await changed.wait()
+
+    def handed_out(self, update: PendingUpdate) -> None:
+        """Note when the bot received an update, the start of its reply latency."""
+        if update.handed_out is None:
+            update.handed_out = time.monotonic()
+            if update.chat_key:
+                self._awaiting_reply.setdefault(update.chat_key, update.handed_out)
 
     def set_webhook(
         self, url: str, *, secret_token: str | None, max_connections: int, drop_pending: bool
@@ -485,6 +499,9 @@ class World:
         reply_to: int | None,
     ) -> Message:
         """Store a message from the bot and tell the respondent about it."""
+        received = self._awaiting_reply.pop(chat.id, None)
+        if received is not None:
+            self.stats.reply_latencies.append(time.monotonic() - received)
         message = self._new_message(
             chat,
             from_bot=True,

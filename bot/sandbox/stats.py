@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,15 @@ class Stats:
     webhook_failures: int = 0
     faults_hung: int = 0
     faults_failed: int = 0
+    #: Seconds from the bot receiving a chat's update to its next message in that chat.
+    reply_latencies: deque[float] = field(default_factory=lambda: deque(maxlen=200_000))
+
+    def latency_ms(self, quantile: float) -> float | None:
+        """A quantile of the reply latencies, in milliseconds (None before any reply)."""
+        if not self.reply_latencies:
+            return None
+        ordered = sorted(self.reply_latencies)
+        return ordered[min(len(ordered) - 1, int(quantile * len(ordered)))] * 1000
 
     def to_json(self) -> dict[str, Any]:
         """Return the counters as plain JSON."""
@@ -43,4 +52,9 @@ class Stats:
             "webhook_failures": self.webhook_failures,
             "faults_hung": self.faults_hung,
             "faults_failed": self.faults_failed,
+            "reply_latency_ms": {
+                "count": len(self.reply_latencies),
+                "p50": self.latency_ms(0.5),
+                "p99": self.latency_ms(0.99),
+            },
         }

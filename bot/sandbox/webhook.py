@@ -77,6 +77,7 @@ class WebhookDispatcher:
                     self._queued.discard(queue.popleft())
                     continue
                 async with self._slots:
+                    self.world.handed_out(update)
                     error = await self._post(hook, update)
                 if error is None:
                     self.world.delivered(update.update_id)

@@ -99,6 +99,10 @@ async def test_polling_application_answers_a_command_and_a_button(
     assert stats["pending_updates"] == 0
     assert stats["messages_sent"] == 1
     assert stats["messages_edited"] == 1
+    # the /start got a reply: one latency from handing the update out to the bot's message
+    latency = stats["reply_latency_ms"]
+    assert latency["count"] == 1
+    assert 0 < latency["p50"] == latency["p99"] < 5000
 
 
 async def test_restarted_polling_gets_no_update_twice(
