@@ -85,14 +85,25 @@ def build_application(
         service=service, codec=codec, renderer=Renderer(codec)
     )
     private = filters.ChatType.PRIVATE
-    application.add_handler(CommandHandler("start", handlers.start))
-    application.add_handler(CommandHandler("resume", handlers.resume))
-    application.add_handler(CommandHandler("restart", handlers.restart))
-    application.add_handler(CommandHandler("cancel", handlers.cancel))
-    application.add_handler(CommandHandler("help", handlers.help_command))
-    application.add_handler(CommandHandler("privacy", handlers.privacy))
-    application.add_handler(CommandHandler("delete_me", handlers.delete_me))
-    application.add_handler(CommandHandler("stop", handlers.stop))
+    commands = {
+        "start": handlers.start,
+        "resume": handlers.resume,
+        "restart": handlers.restart,
+        "cancel": handlers.cancel,
+        "help": handlers.help_command,
+        "privacy": handlers.privacy,
+        "delete_me": handlers.delete_me,
+        "stop": handlers.stop,
+    }
+    for name, handler in commands.items():
+        application.add_handler(CommandHandler(name, handler, filters=private))
+    # Quizzes are private conversations: a command in a group gets a pointer to the bot.
+    application.add_handler(
+        MessageHandler(
+            filters.COMMAND & filters.ChatType.GROUPS & filters.UpdateType.MESSAGE,
+            handlers.group_message,
+        )
+    )
     # Follow-up buttons carry unsigned tracking tokens: route them before the quiz's buttons.
     application.add_handler(
         CallbackQueryHandler(handlers.followup_click, pattern=f"^{CALLBACK_PREFIX}")

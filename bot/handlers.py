@@ -17,7 +17,7 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.constants import ChatType, ParseMode
+from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import ContextTypes
 
@@ -119,10 +119,6 @@ def once(handler: Handler) -> Handler:
     return wrapper
 
 
-def _private(update: Update) -> bool:
-    return update.effective_chat is not None and update.effective_chat.type == ChatType.PRIVATE
-
-
 async def _reply(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
     if update.effective_message is not None:
         await update.effective_message.reply_text(
@@ -136,9 +132,6 @@ async def _reply(update: Update, text: str, markup: InlineKeyboardMarkup | None 
 @once
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """List the open questionnaires, or open one from a deep link (/start ID)."""
-    if not _private(update):
-        await _reply(update, PRIVATE_ONLY)
-        return
     ctx = _ctx(context)
     user = _user(update)
     if context.args:
@@ -175,9 +168,6 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 @once
 async def resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Continue the latest unfinished quiz."""
-    if not _private(update):
-        await _reply(update, PRIVATE_ONLY)
-        return
     ctx = _ctx(context)
     user = _user(update)
     step = await _call(ctx.service.resume, user, update_id=update.update_id)
@@ -190,9 +180,6 @@ async def resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 @once
 async def restart(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Start the latest quiz over."""
-    if not _private(update):
-        await _reply(update, PRIVATE_ONLY)
-        return
     ctx = _ctx(context)
     user = _user(update)
     try:
@@ -211,9 +198,6 @@ async def restart(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 @once
 async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Cancel the unfinished quiz."""
-    if not _private(update):
-        await _reply(update, PRIVATE_ONLY)
-        return
     cancelled = await _call(
         _ctx(context).service.cancel, _user(update), update_id=update.update_id
     )
@@ -232,9 +216,6 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 @once
 async def privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Show what is stored about the respondent."""
-    if not _private(update):
-        await _reply(update, PRIVATE_ONLY)
-        return
     report = await _call(_ctx(context).service.privacy, _user(update), update_id=update.update_id)
     quizzes = ", ".join(html.escape(q) for q in report.questionnaires) or "none"
     await _reply(
@@ -253,9 +234,6 @@ async def privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 @once
 async def delete_me(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Ask for confirmation before erasing the respondent's data."""
-    if not _private(update):
-        await _reply(update, PRIVATE_ONLY)
-        return
     codec = _ctx(context).codec
     keyboard = InlineKeyboardMarkup(
         [
@@ -280,9 +258,6 @@ async def delete_me(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 @once
 async def stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Opt out of follow-up messages."""
-    if not _private(update):
-        await _reply(update, PRIVATE_ONLY)
-        return
     await _call(_ctx(context).service.set_opt_out, _user(update), True, update_id=update.update_id)
     await _reply(
         update, "Done: you will get no more follow-up messages. Send /start to opt back in."
@@ -292,8 +267,7 @@ async def stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 @once
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Point to /help for commands the bot does not know."""
-    if _private(update):
-        await _reply(update, "I don't know that command. " + HELP)
+    await _reply(update, "I don't know that command. " + HELP)
 
 
 # --- answers -------------------------------------------------------------------------------
@@ -310,8 +284,6 @@ async def text_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         step = await _call(
             ctx.service.answer_text, user, message.text or "", update_id=update.update_id
         )
-    except Duplicate:
-        return
     except AnswerInvalid as exc:
         await _reply(update, html.escape(str(exc)))
         return
