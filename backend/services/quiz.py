@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, func
+from sqlalchemy import Engine, delete, func, insert, update
 from sqlmodel import Session, col, select
 
 from backend.questionnaire.schema import (
@@ -581,18 +581,18 @@ class QuizService:
         user: ChatUser,
     ) -> Step:
         assert quiz.id is not None
-        rows = {
-            row.question_id: row
-            for row in session.exec(select(Answer).where(Answer.session_id == quiz.id)).all()
-        }
-        stored = rows.get(question.id)
-        if stored is None:
-            session.add(Answer(session_id=quiz.id, question_id=question.id, value=value))
+        # The answer path is the hot path: plain rows and one statement, no ORM objects.
+        answers = answers_of(quiz.id, session=session)
+        if question.id in answers:
+            session.execute(
+                update(Answer)
+                .where(col(Answer.session_id) == quiz.id, col(Answer.question_id) == question.id)
+                .values(value=value, answered_at=utcnow())
+            )
         else:
-            stored.value = value
-            stored.answered_at = utcnow()
-            session.add(stored)
-        answers = {question_id: row.value for question_id, row in rows.items()}
+            session.execute(
+                insert(Answer).values(session_id=quiz.id, question_id=question.id, value=value)
+            )
         answers[question.id] = value
         navigator = QuizNavigator(definition, quiz.seed)
         following = navigator.next_after(question.id, answers)
