@@ -116,6 +116,8 @@ class Service:
 
     async def stop(self) -> None:
         """Stop taking updates, finish those in flight, then the scheduler, HTTP and database."""
+        from bot.application import close_database_executor
+
         if self.bot.updater is not None and self.bot.updater.running:
             await self.bot.updater.stop()
         if self.bot.running:
@@ -128,6 +130,7 @@ class Service:
         if self.runner is not None:
             await self.runner.cleanup()
         await self.bot.shutdown()
+        await close_database_executor(self.bot)
         self.engine.dispose()
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from telegram import BotCommand, Update
 from telegram.ext import (
@@ -73,6 +75,8 @@ def build_application(
         .request(AiohttpRequest(connection_pool_size=max_concurrent_updates, pool_timeout=30.0))
         .get_updates_request(AiohttpRequest(connection_pool_size=2))
         .post_init(_post_init)
+        # run_polling/run_webhook call this; the service calls it after its own shutdown.
+        .post_shutdown(close_database_executor)
         # Jobs run on the service's own scheduler; PTB would start a second one.
         .job_queue(None)
     )
@@ -82,7 +86,10 @@ def build_application(
     application = builder.build()
     codec = CallbackCodec(callback_secret(settings))
     application.bot_data["psychograph"] = handlers.BotContext(
-        service=service, codec=codec, renderer=Renderer(codec)
+        service=service,
+        codec=codec,
+        renderer=Renderer(codec),
+        executor=database_executor(service),
     )
     private = filters.ChatType.PRIVATE
     commands = {
@@ -129,6 +136,27 @@ def build_application(
     # private conversations. Commands addressed in groups get a pointer (handlers above).
     application.add_error_handler(handlers.on_error)
     return application
+
+
+def database_executor(service: QuizService) -> ThreadPoolExecutor:
+    """Threads for the handlers' database calls, as many as the database runs at once.
+
+    SQLite takes one writer at a time, and every quiz call writes: one thread runs the
+    calls in arrival order, where several would take turns at the write lock and the GIL
+    and hand the waiting to whoever loses (the answer's p99 in ``bench/bot.py``).
+    PostgreSQL gets a thread per pooled connection. The pool is the bot's own, so reports
+    and exports in the default executor never hold up an answer.
+    """
+    engine = service.engine
+    workers = 1 if engine.dialect.name == "sqlite" else max(1, getattr(engine.pool, "size", int)())
+    return ThreadPoolExecutor(workers, thread_name_prefix="psychograph-db")
+
+
+async def close_database_executor(application: Application) -> None:
+    """Stop the bot's database threads once the Application has shut down."""
+    context: handlers.BotContext = application.bot_data["psychograph"]
+    # A call already running finishes its transaction; nothing new starts.
+    await asyncio.to_thread(context.executor.shutdown, wait=True, cancel_futures=True)
 
 
 async def _post_init(application: Application) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import html
 import logging
 import time
 from collections.abc import Callable, Coroutine
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -53,6 +55,15 @@ class BotContext:
     service: QuizService
     codec: CallbackCodec
     renderer: Renderer
+    #: Where the service's blocking database calls run (see ``database_executor``).
+    executor: Executor
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking service call off the event loop, keeping the log context."""
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(
+            self.executor, functools.partial(context.run, fn, *args, **kwargs)
+        )
 
 
 def _ctx(context: ContextTypes.DEFAULT_TYPE) -> BotContext:
@@ -65,11 +76,6 @@ def _user(update: Update) -> ChatUser:
     assert user is not None
     assert chat is not None
     return ChatUser(user.id, chat.id, user.first_name, user.language_code)
-
-
-async def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    # The service talks to the database synchronously: keep it off the event loop.
-    return await asyncio.to_thread(fn, *args, **kwargs)
 
 
 async def show(message_target: Any, ctx: BotContext, step: Step) -> None:
@@ -137,7 +143,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if context.args:
         key = context.args[0].strip().lower()
         try:
-            step = await _call(ctx.service.start, user, key=key, update_id=update.update_id)
+            step = await ctx.call(ctx.service.start, user, key=key, update_id=update.update_id)
         except Duplicate:
             raise
         except QuizError as exc:
@@ -145,8 +151,8 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             return
         await show((context.bot, user.chat_id), ctx, step)
         return
-    await _call(ctx.service.set_opt_out, user, False, update_id=update.update_id)
-    listings = await _call(ctx.service.active_questionnaires)
+    await ctx.call(ctx.service.set_opt_out, user, False, update_id=update.update_id)
+    listings = await ctx.call(ctx.service.active_questionnaires)
     if not listings:
         await _reply(update, "There are no open quizzes right now. Please come back later.")
         return
@@ -170,7 +176,7 @@ async def resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Continue the latest unfinished quiz."""
     ctx = _ctx(context)
     user = _user(update)
-    step = await _call(ctx.service.resume, user, update_id=update.update_id)
+    step = await ctx.call(ctx.service.resume, user, update_id=update.update_id)
     if step is None:
         await _reply(update, "You have no unfinished quiz. Send /start to begin one.")
         return
@@ -183,7 +189,7 @@ async def restart(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     ctx = _ctx(context)
     user = _user(update)
     try:
-        step = await _call(ctx.service.restart, user, update_id=update.update_id)
+        step = await ctx.call(ctx.service.restart, user, update_id=update.update_id)
     except Duplicate:
         raise
     except QuizError as exc:
@@ -198,9 +204,8 @@ async def restart(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 @once
 async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Cancel the unfinished quiz."""
-    cancelled = await _call(
-        _ctx(context).service.cancel, _user(update), update_id=update.update_id
-    )
+    ctx = _ctx(context)
+    cancelled = await ctx.call(ctx.service.cancel, _user(update), update_id=update.update_id)
     if cancelled:
         await _reply(update, "Quiz cancelled. Send /start whenever you want to begin again.")
     else:
@@ -216,7 +221,8 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 @once
 async def privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Show what is stored about the respondent."""
-    report = await _call(_ctx(context).service.privacy, _user(update), update_id=update.update_id)
+    ctx = _ctx(context)
+    report = await ctx.call(ctx.service.privacy, _user(update), update_id=update.update_id)
     quizzes = ", ".join(html.escape(q) for q in report.questionnaires) or "none"
     await _reply(
         update,
@@ -258,7 +264,8 @@ async def delete_me(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 @once
 async def stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Opt out of follow-up messages."""
-    await _call(_ctx(context).service.set_opt_out, _user(update), True, update_id=update.update_id)
+    ctx = _ctx(context)
+    await ctx.call(ctx.service.set_opt_out, _user(update), True, update_id=update.update_id)
     await _reply(
         update, "Done: you will get no more follow-up messages. Send /start to opt back in."
     )
@@ -281,7 +288,7 @@ async def text_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     message = update.effective_message
     assert message is not None
     try:
-        step = await _call(
+        step = await ctx.call(
             ctx.service.answer_text, user, message.text or "", update_id=update.update_id
         )
     except AnswerInvalid as exc:
@@ -400,22 +407,22 @@ async def _dispatch(
     service = ctx.service
     action = callback.action
     if action is Action.OPEN:
-        return await _call(
+        return await ctx.call(
             service.start, user, questionnaire_id=callback.session, update_id=update_id
         )
     if action is Action.ERASE:
-        erased = await _call(service.delete_me, user, update_id=update_id)
+        erased = await ctx.call(service.delete_me, user, update_id=update_id)
         return (
             "All your data has been erased. Goodbye — send /start if you ever want to return."
             if erased
             else "There was nothing stored about you."
         )
     if action is Action.KEEP:
-        await _call(service.touch, user, update_id=update_id)
+        await ctx.call(service.touch, user, update_id=update_id)
         return "Nothing was erased."
     if action is Action.BEGIN:
-        return await _call(service.begin, user, callback.session, update_id=update_id)
-    return await _call(
+        return await ctx.call(service.begin, user, callback.session, update_id=update_id)
+    return await ctx.call(
         service.press,
         user,
         callback.session,
@@ -434,13 +441,13 @@ async def followup_click(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
     query = update.callback_query
     assert query is not None
-    engine = _ctx(context).service.engine
+    ctx = _ctx(context)
 
     def record() -> Any:
-        with session_scope(engine) as session:
+        with session_scope(ctx.service.engine) as session:
             return record_click(session, query.data or "")
 
-    click = await _call(record)
+    click = await ctx.call(record)
     if click is None:
         await _toast(query, "This button is no longer valid.")
         return

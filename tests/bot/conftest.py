@@ -17,7 +17,7 @@ from backend.services.questionnaires import import_definition
 from backend.services.quiz import QuizService
 from backend.settings import Settings
 from backend.storage.engine import session_scope
-from bot.application import build_application
+from bot.application import build_application, close_database_executor
 from bot.sandbox import SandboxClient, SandboxConfig, create_sandbox_app
 
 SandboxFactory = Callable[..., Awaitable[TestServer]]
@@ -96,6 +96,7 @@ async def running_bot(
         finally:
             await application.updater.stop()
             await application.stop()
+    await close_database_executor(application)  # as the service does after shutdown
 
 
 @pytest.fixture
