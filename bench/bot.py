@@ -11,6 +11,7 @@ it, with respondents who take 1-3 s to answer (as people do); also the p99 as re
 see it, which adds their own round trips to the sandbox.
 
     .venv/bin/python bench/bot.py [--respondents 100] [--throughput-respondents 50]
+    .venv/bin/python bench/bot.py --latency-only --no-postgres   # the p99 figure, ~2 min
 """
 
 from __future__ import annotations
@@ -203,16 +204,18 @@ def _role(bot: str, database_url: str | None) -> list[str]:
 
 
 def measure(bot: str, database_url: str | None, args: argparse.Namespace) -> dict[str, float]:
-    port = free_port()
-    with process("-m", "backend.cli", "sandbox", "--port", str(port), "--no-rate-limit"):
-        wait_for_port(port)
-        base = f"http://127.0.0.1:{port}"
-        with process(__file__, *_role(bot, database_url), f"{base}/bot"):
-            time.sleep(2.0)
-            rate, _, _ = asyncio.run(
-                respondents(base, args.throughput_respondents, None, 1_000_000)
-            )
-        port2 = free_port()
+    rate = float("nan")
+    if not args.latency_only:
+        port = free_port()
+        with process("-m", "backend.cli", "sandbox", "--port", str(port), "--no-rate-limit"):
+            wait_for_port(port)
+            base = f"http://127.0.0.1:{port}"
+            with process(__file__, *_role(bot, database_url), f"{base}/bot"):
+                time.sleep(2.0)
+                rate, _, _ = asyncio.run(
+                    respondents(base, args.throughput_respondents, None, 1_000_000)
+                )
+    port2 = free_port()
     with process("-m", "backend.cli", "sandbox", "--port", str(port2), "--no-rate-limit"):
         wait_for_port(port2)
         base = f"http://127.0.0.1:{port2}"
@@ -252,6 +255,9 @@ def main() -> None:
     parser.add_argument("--run-ours", nargs=2, metavar=("DATABASE_URL", "BASE_URL"))
     parser.add_argument("--run-bare", nargs=2, metavar=("TRANSPORT", "BASE_URL"))
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--latency-only", action="store_true", help="skip the throughput runs (answers/s)"
+    )
     args = parser.parse_args()
     if args.run_ours:
         run_ours(args.run_ours[1], args.run_ours[0])
