@@ -90,6 +90,7 @@ def wait_for_port(port: int, timeout: float = 20) -> None:
 
 
 def run_ours(base_url: str, database_url: str) -> None:
+    from backend.runtime import freeze_startup_heap
     from backend.services.quiz import QuizService
     from backend.settings import Settings
     from backend.storage.engine import make_engine
@@ -101,6 +102,7 @@ def run_ours(base_url: str, database_url: str) -> None:
         QuizService(engine),
         rate_limit=False,
     )
+    freeze_startup_heap()  # as `psychograph serve` does once it is up
     application.run_polling(poll_interval=0.0, timeout=1, close_loop=False)
 
 
