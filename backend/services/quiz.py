@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, update
+from sqlalchemy import Engine, bindparam, delete, func, insert, update
 from sqlmodel import Session, col, select
 
 from backend.questionnaire.schema import (
@@ -40,6 +40,14 @@ from backend.storage.types import utcnow
 
 #: How long an update id stays a reliable marker of what was processed (see _respondent).
 DUPLICATE_WINDOW = timedelta(days=1)
+
+# Statements of the answer path, built once: building one costs more than running it.
+_RESPONDENT = select(Respondent).where(Respondent.telegram_user_id == bindparam("user_id"))
+_INSERT_ANSWER = insert(Answer)
+_UPDATE_ANSWER = update(Answer).where(
+    col(Answer.session_id) == bindparam("b_session_id"),
+    col(Answer.question_id) == bindparam("b_question_id"),
+)
 
 
 class QuizError(Exception):
@@ -129,9 +137,7 @@ class QuizService:
     # -- respondents --------------------------------------------------------------------
 
     def _respondent(self, session: Session, user: ChatUser, update_id: int | None) -> Respondent:
-        respondent = session.exec(
-            select(Respondent).where(Respondent.telegram_user_id == user.user_id)
-        ).first()
+        respondent = session.exec(_RESPONDENT, params={"user_id": user.user_id}).first()
         if respondent is None:
             respondent = Respondent(
                 telegram_user_id=user.user_id,
@@ -581,17 +587,22 @@ class QuizService:
         user: ChatUser,
     ) -> Step:
         assert quiz.id is not None
-        # The answer path is the hot path: plain rows and one statement, no ORM objects.
+        # The hot path: plain rows and one prepared statement, no ORM objects.
         answers = answers_of(quiz.id, session=session)
         if question.id in answers:
             session.execute(
-                update(Answer)
-                .where(col(Answer.session_id) == quiz.id, col(Answer.question_id) == question.id)
-                .values(value=value, answered_at=utcnow())
+                _UPDATE_ANSWER,
+                {
+                    "b_session_id": quiz.id,
+                    "b_question_id": question.id,
+                    "value": value,
+                    "answered_at": utcnow(),
+                },
             )
         else:
             session.execute(
-                insert(Answer).values(session_id=quiz.id, question_id=question.id, value=value)
+                _INSERT_ANSWER,
+                {"session_id": quiz.id, "question_id": question.id, "value": value},
             )
         answers[question.id] = value
         navigator = QuizNavigator(definition, quiz.seed)

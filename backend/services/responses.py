@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from backend.scoring import DimensionReliability, ScoringKey, reliability, score_answers
@@ -18,13 +19,16 @@ from backend.storage.models import (
 )
 from backend.storage.types import utcnow
 
+#: Built once: every answer reads the session's answers, and building a statement costs
+#: more than running it.
+_ANSWERS = select(Answer.question_id, Answer.value).where(
+    Answer.session_id == bindparam("session_id")
+)
+
 
 def answers_of(session_id: int, *, session: Session) -> dict[str, Any]:
     """Return a session's current answers as question id -> value."""
-    rows = session.exec(
-        select(Answer.question_id, Answer.value).where(Answer.session_id == session_id)
-    ).all()
-    return dict(rows)
+    return dict(session.exec(_ANSWERS, params={"session_id": session_id}).all())
 
 
 def record_scores(quiz_session: QuizSession, *, session: Session) -> SessionScore:
