@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from datetime import timedelta
 from typing import Any
 
 import yaml
@@ -230,16 +229,10 @@ async def trigger_recluster(request: web.Request) -> web.Response:
         raise ApiError(409, f"a re-clustering of {key!r} is running; see its runs")
 
     async def run() -> None:
-        try:
-            jobs = getattr(app.get(SCHEDULER), "segment_jobs", None)
-            if jobs is not None:  # in the scheduler's worker process
-                await jobs._fit(key, trigger="api", min_interval=timedelta(0))
-            else:
-                from backend.scheduler import recluster_exclusive
+        from backend.scheduler.jobs import recluster_now
 
-                await in_thread(
-                    recluster_exclusive, engine, key, trigger="api", min_interval=timedelta(0)
-                )
+        try:
+            await recluster_now(engine, key, trigger="api", scheduler=app.get(SCHEDULER))
         except SegmentationError as exc:
             log.warning("re-clustering %s from the API: %s", key, exc)
         except Exception:

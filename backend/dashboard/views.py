@@ -9,14 +9,13 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, TypeVar
 
 from aiohttp import web
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from backend.api.keys import ENGINE, SETTINGS
+from backend.api.keys import ENGINE, SCHEDULER, SETTINGS
 from backend.dashboard import charts, queries
 from backend.dashboard.app import READER, SESSION, TASKS, local_target, page, render
 from backend.dashboard.auth import (
@@ -498,17 +497,17 @@ async def recluster_now(request: web.Request) -> web.StreamResponse:
         await in_thread(exists)
     except qs.QuestionnaireNotFound as exc:
         return _not_found(request, str(exc.args[0]))
-    tasks[key] = asyncio.create_task(_recluster(request.app[ENGINE], key))
+    tasks[key] = asyncio.create_task(
+        _recluster(request.app[ENGINE], key, request.app.get(SCHEDULER))
+    )
     raise web.HTTPSeeOther(f"/dashboard/segments/{key}?notice=started")
 
 
-async def _recluster(engine: Engine, key: str) -> None:
-    from backend.scheduler.jobs import recluster_exclusive
+async def _recluster(engine: Engine, key: str, scheduler: Any) -> None:
+    from backend.scheduler.jobs import recluster_now
 
     try:
-        await in_thread(
-            recluster_exclusive, engine, key, trigger="manual", min_interval=timedelta(0)
-        )
+        await recluster_now(engine, key, trigger="manual", scheduler=scheduler)
     except Exception:  # the run is stored as failed with its message; the page shows it
         log.warning("re-clustering %s from the dashboard failed", key, exc_info=True)
 

@@ -186,6 +186,10 @@ class SegmentJobs:
             return None
         return result
 
+    async def now(self, questionnaire_key: str, trigger: str) -> RunReport | None:
+        """Re-cluster one questionnaire now (a marketer asked), in the worker process."""
+        return await self._fit(questionnaire_key, trigger=trigger, min_interval=timedelta(0))
+
     def _due_by_completions(self) -> list[str]:
         threshold = self.settings.recluster_after_completions
         with session_scope(self.engine) as session:
@@ -225,6 +229,22 @@ class SegmentJobs:
         self._light.shutdown(wait=wait)
         if self._own_executor:
             self.executor.shutdown(wait=wait, cancel_futures=True)
+
+
+async def recluster_now(
+    engine: Engine, questionnaire_key: str, *, trigger: str, scheduler: Any = None
+) -> RunReport | None:
+    """Re-cluster now: in the scheduler's worker process, or in a thread when there is none.
+
+    The API and the dashboard call this, so a button pressed during quiz traffic fits where
+    the scheduled runs fit and the bot's answers do not wait on the GIL meanwhile.
+    """
+    jobs: SegmentJobs | None = getattr(scheduler, "segment_jobs", None)
+    if jobs is not None:
+        return await jobs.now(questionnaire_key, trigger)
+    return await asyncio.to_thread(
+        recluster_exclusive, engine, questionnaire_key, trigger=trigger, min_interval=timedelta(0)
+    )
 
 
 def sync_recluster_jobs(scheduler: AsyncIOScheduler, jobs: SegmentJobs) -> list[str]:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -18,6 +21,7 @@ from backend.scheduler import (
     build_scheduler,
     recluster_exclusive,
 )
+from backend.scheduler.jobs import recluster_now
 from backend.settings import Settings
 from backend.storage.engine import make_engine, session_scope
 from backend.storage.segment_tables import SegmentationRun
@@ -124,3 +128,41 @@ async def test_two_instances_on_one_database_run_the_job_once(migrated_database_
     finally:
         for engine in engines:
             engine.dispose()
+
+
+class CountingExecutor(ThreadPoolExecutor):
+    """The scheduler's fit executor, counting what it was given."""
+
+    def __init__(self) -> None:
+        super().__init__(1, thread_name_prefix="fit-worker")
+        self.calls = 0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+async def test_a_re_clustering_asked_for_now_fits_where_the_scheduled_ones_do(
+    sqlite_engine: Engine,
+) -> None:
+    """The API's and the dashboard's button use the scheduler's worker, not a thread here."""
+    seed_respondents(sqlite_engine, 300, seed=6)
+    executor = CountingExecutor()
+    jobs = SegmentJobs(Settings(), sqlite_engine, executor=executor)
+    try:
+        report = await recluster_now(
+            sqlite_engine,
+            "lifestyle",
+            trigger="manual",
+            scheduler=SimpleNamespace(segment_jobs=jobs),
+        )
+    finally:
+        jobs.shutdown()
+        executor.shutdown()
+    assert report is not None
+    assert report.n_respondents == 300
+    assert executor.calls == 1
+    # Without a scheduler (an API on its own) the run still happens, in a thread.
+    assert await recluster_now(sqlite_engine, "lifestyle", trigger="manual") is not None
+    assert count_runs(sqlite_engine) == 2
+
