@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     recluster_after_completions: int = Field(
         default=500, ge=0, description="Also re-cluster after this many new completions (0: off)."
     )
+    segmentation_seed: int | None = Field(
+        default=0,
+        description="Seed of re-clustering's random choices: the same answers give the same "
+        "segments. Empty: a fresh draw each run.",
+    )
     dispatch_interval_seconds: float = Field(
         default=10.0, gt=0, description="How often the follow-up dispatcher looks for due items."
     )
@@ -104,6 +109,11 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"not a cron expression ({exc}): {value!r}") from None
         return value
+
+    @field_validator("segmentation_seed", mode="before")
+    @classmethod
+    def _seed(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("api_tokens", mode="before")
     @classmethod

@@ -144,6 +144,7 @@ class SegmentJobs:
         return await loop.run_in_executor(self._light, partial(func, *args, **kwargs))
 
     async def _fit(self, questionnaire_key: str, **kwargs: Any) -> RunReport | None:
+        kwargs.setdefault("random_state", self.settings.segmentation_seed)
         token = CONTEXT.set(f"job:recluster:{questionnaire_key}:{kwargs.get('trigger', '')}")
         try:
             report = await self._fit_off_loop(questionnaire_key, **kwargs)

@@ -9,6 +9,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, func
@@ -166,3 +167,23 @@ async def test_a_re_clustering_asked_for_now_fits_where_the_scheduled_ones_do(
     assert await recluster_now(sqlite_engine, "lifestyle", trigger="manual") is not None
     assert count_runs(sqlite_engine) == 2
 
+
+async def test_scheduled_runs_use_the_configured_seed(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[Any] = []
+    monkeypatch.setattr(
+        "backend.scheduler.jobs.recluster_exclusive",
+        lambda engine, key, **kwargs: seen.append(kwargs.get("random_state")),
+    )
+    executor = CountingExecutor()
+    for seed in (7, None):
+        jobs = SegmentJobs(Settings(segmentation_seed=seed), sqlite_engine, executor=executor)
+        await jobs.recluster("lifestyle")
+        await jobs.now("lifestyle", "api")
+        jobs.shutdown()
+    executor.shutdown()
+    assert seen == [7, 7, None, None]
+    assert Settings().segmentation_seed == 0  # repeatable unless asked otherwise
+    monkeypatch.setenv("PSYCHOGRAPH_SEGMENTATION_SEED", "")
+    assert Settings().segmentation_seed is None
