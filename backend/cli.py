@@ -368,7 +368,7 @@ def _segmented_keys(obj: Context, questionnaire_key: str | None) -> list[str]:
 
 @segments.command("recluster")
 @click.option("--questionnaire", "questionnaire_key", metavar="ID", help="Only this one.")
-@click.option("--seed", type=int, help="Random seed, for a repeatable run.")
+@click.option("--seed", type=int, help="Random seed (default: PSYCHOGRAPH_SEGMENTATION_SEED, 0).")
 @pass_context
 def segments_recluster(obj: Context, questionnaire_key: str | None, seed: int | None) -> None:
     """Re-cluster now (every segmented questionnaire, or --questionnaire ID)."""
@@ -378,6 +378,8 @@ def segments_recluster(obj: Context, questionnaire_key: str | None, seed: int | 
     from backend.services.segments import recluster
 
     keys = _segmented_keys(obj, questionnaire_key)
+    if seed is None:
+        seed = obj.settings.segmentation_seed
     failed = 0
     for key in keys:
         with Progress(

@@ -6,6 +6,7 @@ import csv
 import io
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -79,3 +80,30 @@ def test_recluster_an_unknown_questionnaire_fails_clearly(database: str) -> None
     )
     assert result.exit_code == 1
     assert "no questionnaire with id 'nope'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("environment", "args", "expected"),
+    [({}, (), 0), ({"PSYCHOGRAPH_SEGMENTATION_SEED": "4"}, (), 4), ({}, ("--seed", "9"), 9)],
+)
+def test_recluster_without_a_seed_uses_the_configured_one(
+    database: str,
+    monkeypatch: pytest.MonkeyPatch,
+    environment: dict[str, str],
+    args: tuple[str, ...],
+    expected: int,
+) -> None:
+    from backend.services import segments
+
+    seeds: list[int | None] = []
+    recluster = segments.recluster
+
+    def recording(*a: Any, random_state: int | None = None, **kw: Any) -> Any:
+        seeds.append(random_state)
+        return recluster(*a, random_state=random_state, **kw)
+
+    monkeypatch.setattr(segments, "recluster", recording)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    run(database, "recluster", *args)
+    assert seeds == [expected]
