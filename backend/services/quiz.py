@@ -646,7 +646,7 @@ class QuizService:
         quiz.cursor = None
         quiz.completed_at = utcnow()
         self._touch(session, quiz)
-        score = record_scores(quiz, session=session)
+        score = record_scores(quiz, session=session, answers=kept)
         segment = self.assign_segment(session, score) if self.assign_segment else None
         return Step(
             kind="result",

@@ -31,22 +31,52 @@ def answers_of(session_id: int, *, session: Session) -> dict[str, Any]:
     return dict(session.exec(_ANSWERS, params={"session_id": session_id}).all())
 
 
-def record_scores(quiz_session: QuizSession, *, session: Session) -> SessionScore:
-    """Score a finished session and store its dimension vector (replacing an earlier one)."""
+_VERSION_IDENTITY = select(
+    QuestionnaireVersion.questionnaire_id, QuestionnaireVersion.content_hash
+).where(QuestionnaireVersion.id == bindparam("version_id"))
+#: (version id, content hash) -> scoring key: versions are immutable, and the hash tells
+#: apart equal ids of different databases in one process.
+_SCORING_KEYS: dict[tuple[int, str], ScoringKey] = {}
+_SCORING_KEYS_MAX = 256
+
+
+def _scoring_key(version_id: int, *, session: Session) -> tuple[int, ScoringKey]:
+    """Return the questionnaire id and scoring key of a version, without loading its JSON."""
+    questionnaire_id, content_hash = session.exec(
+        _VERSION_IDENTITY, params={"version_id": version_id}
+    ).one()
+    key = _SCORING_KEYS.get((version_id, content_hash))
+    if key is None:
+        version = session.get(QuestionnaireVersion, version_id)
+        assert version is not None
+        if len(_SCORING_KEYS) >= _SCORING_KEYS_MAX:
+            _SCORING_KEYS.clear()
+        key = _SCORING_KEYS[version_id, content_hash] = ScoringKey.from_definition(
+            definition_of(version)
+        )
+    return questionnaire_id, key
+
+
+def record_scores(
+    quiz_session: QuizSession, *, session: Session, answers: dict[str, Any] | None = None
+) -> SessionScore:
+    """Score a finished session and store its dimension vector (replacing an earlier one).
+
+    ``answers`` are the session's stored answers when the caller has them at hand.
+    """
     assert quiz_session.id is not None
-    version = session.get(QuestionnaireVersion, quiz_session.version_id)
-    assert version is not None
-    assert version.id is not None
-    key = ScoringKey.from_definition(definition_of(version))
-    scores, scores_100 = score_answers(key, answers_of(quiz_session.id, session=session))
+    questionnaire_id, key = _scoring_key(quiz_session.version_id, session=session)
+    if answers is None:
+        answers = answers_of(quiz_session.id, session=session)
+    scores, scores_100 = score_answers(key, answers)
     completed_at = quiz_session.completed_at or utcnow()
     row = session.get(SessionScore, quiz_session.id)
     if row is None:
         row = SessionScore(
             session_id=quiz_session.id,
             respondent_id=quiz_session.respondent_id,
-            questionnaire_id=version.questionnaire_id,
-            version_id=version.id,
+            questionnaire_id=questionnaire_id,
+            version_id=quiz_session.version_id,
             completed_at=completed_at,
             scores=scores,
             scores_100=scores_100,

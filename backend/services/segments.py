@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Connection, Engine, func, update
+from sqlalchemy import Connection, Engine, bindparam, func, update
 from sqlmodel import Session, col, select
 from threadpoolctl import threadpool_limits
 
@@ -651,28 +651,34 @@ _MODEL_CACHE: dict[tuple[int, int, str], _Model] = {}
 _MODEL_LOCK = threading.Lock()
 
 
+# Read on every completion: built once (building a statement costs more than running it).
+_LATEST_RUN = (
+    select(SegmentationRun.id, SegmentationRun.standardiser)
+    .where(
+        SegmentationRun.questionnaire_id == bindparam("questionnaire_id"),
+        SegmentationRun.status == RunStatus.SUCCEEDED,
+    )
+    .order_by(col(SegmentationRun.id).desc())
+    .limit(1)
+)
+_ACTIVE_CENTROIDS = (
+    select(Segment.id, Segment.centroid)
+    .where(
+        Segment.questionnaire_id == bindparam("questionnaire_id"),
+        Segment.status == SegmentStatus.ACTIVE,
+    )
+    .order_by(col(Segment.id))
+)
+
+
 def _current_model(session: Session, questionnaire_id: int) -> _Model | None:
-    run = session.exec(
-        select(SegmentationRun.id, SegmentationRun.standardiser)
-        .where(
-            SegmentationRun.questionnaire_id == questionnaire_id,
-            SegmentationRun.status == RunStatus.SUCCEEDED,
-        )
-        .order_by(col(SegmentationRun.id).desc())
-        .limit(1)
-    ).first()
+    params = {"questionnaire_id": questionnaire_id}
+    run = session.exec(_LATEST_RUN, params=params).first()
     if run is None or run[0] is None or run[1] is None:
         return None
     run_id: int = run[0]
     stored = run[1]
-    segments = session.exec(
-        select(Segment.id, Segment.centroid)
-        .where(
-            Segment.questionnaire_id == questionnaire_id,
-            Segment.status == SegmentStatus.ACTIVE,
-        )
-        .order_by(col(Segment.id))
-    ).all()
+    segments = session.exec(_ACTIVE_CENTROIDS, params=params).all()
     if not segments:
         return None
     key = (questionnaire_id, run_id, ",".join(str(s[0]) for s in segments))
