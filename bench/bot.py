@@ -92,6 +92,7 @@ def wait_for_port(port: int, timeout: float = 20) -> None:
 def run_ours(base_url: str, database_url: str) -> None:
     from backend.runtime import freeze_startup_heap
     from backend.services.quiz import QuizService
+    from backend.services.segments import segment_assigner
     from backend.settings import Settings
     from backend.storage.engine import make_engine
     from bot.application import build_application
@@ -99,7 +100,8 @@ def run_ours(base_url: str, database_url: str) -> None:
     engine = make_engine(database_url)
     application = build_application(
         Settings(telegram_base_url=base_url, database_url=database_url),
-        QuizService(engine),
+        # as `psychograph serve` wires it: a completion is also assigned a segment
+        QuizService(engine, assign_segment=segment_assigner(engine)),
         rate_limit=False,
     )
     freeze_startup_heap()  # as `psychograph serve` does once it is up
