@@ -11,11 +11,12 @@ from aiohttp import web
 from sqlalchemy import Engine
 
 from backend.api.errors import Handler, error_middleware, json_error
-from backend.api.keys import BOT, ENGINE, QUIZ, ROLE, SCHEDULER, SETTINGS
+from backend.api.keys import BOT, ENGINE, QUIZ, READER, ROLE, SCHEDULER, SETTINGS
 from backend.api.marketing import RECLUSTERS  # importing it registers its routes
 from backend.api.views import routes
 from backend.services.quiz import QuizService
 from backend.settings import Settings
+from backend.storage.engine import make_reader
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,11 @@ async def _finish_reclusters(app: web.Application) -> None:
         await asyncio.wait(running, timeout=30)
 
 
+async def _close_reader(app: web.Application) -> None:
+    if app[READER] is not app[ENGINE]:
+        app[READER].dispose()
+
+
 def create_app(
     settings: Settings,
     engine: Engine,
@@ -105,6 +111,7 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[ENGINE] = engine
+    app[READER] = make_reader(engine)
     app[QUIZ] = quiz or QuizService(engine)
     app[BOT] = bot
     app[SCHEDULER] = scheduler
@@ -115,4 +122,5 @@ def create_app(
     from backend.dashboard import setup_dashboard
 
     setup_dashboard(app)
+    app.on_cleanup.append(_close_reader)  # last: the cleanups above may still read
     return app

@@ -12,6 +12,8 @@ from backend.settings import Role, Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", Engine)
+#: An engine for long reads (exports, reports) that takes no write lock (see make_reader).
+READER = web.AppKey("reader", Engine)
 QUIZ = web.AppKey("quiz", QuizService)
 #: The python-telegram-bot Application, when the bot runs in this process.
 BOT: web.AppKey[Any] = web.AppKey("bot")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -14,7 +15,7 @@ from sqlalchemy import text
 from sqlmodel import func, select
 
 from backend.api.errors import ApiError
-from backend.api.keys import BOT, ENGINE, QUIZ, SCHEDULER
+from backend.api.keys import BOT, ENGINE, QUIZ, READER, SCHEDULER
 from backend.api.routes import MARKETING, OPS, READ, Body, RouteTable
 from backend.questionnaire import DefinitionError, load_definition
 from backend.services import questionnaires as qs
@@ -34,6 +35,45 @@ routes = RouteTable()
 async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run blocking database work off the event loop."""
     return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+#: Rows encoded per hop to a thread while a CSV is streamed.
+CSV_ROWS_PER_CHUNK = 1_000
+
+
+async def stream_csv(
+    request: web.Request, filename: str, rows: Iterator[Sequence[Any]]
+) -> web.StreamResponse:
+    """Send ``rows`` as a CSV download while they are read, chunk by chunk off the loop.
+
+    The first chunk is read before anything is sent, so an error there (an unknown
+    questionnaire) can still become a proper error response.
+    """
+
+    def chunk() -> bytes:
+        out = io.StringIO()
+        csv.writer(out).writerows(itertools.islice(rows, CSV_ROWS_PER_CHUNK))
+        return out.getvalue().encode()
+
+    try:
+        data = await in_thread(chunk)
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/csv; charset=utf-8",
+                "Content-Disposition": f'attachment; filename="{filename}"',
+                "Cache-Control": "no-store",
+            }
+        )
+        await response.prepare(request)
+        while data:
+            await response.write(data)
+            data = await in_thread(chunk)
+        await response.write_eof()
+        return response
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:  # a generator: let go of its database session now
+            await in_thread(close)
 
 
 def ok(model: BaseModel | list[Any] | dict[str, Any], status: int = 200) -> web.Response:
@@ -292,25 +332,11 @@ async def archive_questionnaire(request: web.Request) -> web.Response:
 )
 async def export_responses(request: web.Request) -> web.StreamResponse:
     key = request.match_info["key"]
-
-    def work() -> str:
-        with session_scope(request.app[ENGINE]) as session:
-            try:
-                header, rows = rs.export_responses(key, session=session)
-            except qs.QuestionnaireNotFound as exc:
-                raise ApiError(404, str(exc.args[0])) from None
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(header)
-        writer.writerows(rows)
-        return out.getvalue()
-
-    body = await in_thread(work)
-    return web.Response(
-        text=body,
-        content_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{key}-responses.csv"'},
-    )
+    rows = rs.export_responses(key, engine=request.app[READER])
+    try:
+        return await stream_csv(request, f"{key}-responses.csv", rows)
+    except qs.QuestionnaireNotFound as exc:
+        raise ApiError(404, str(exc.args[0])) from None
 
 
 class ImportedOut(BaseModel):

@@ -10,11 +10,10 @@ from urllib.parse import quote
 
 import jinja2
 from aiohttp import web
-from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
 
 from backend.api.errors import Handler
-from backend.api.keys import ENGINE, SETTINGS
+from backend.api.keys import READER, SETTINGS
 from backend.dashboard.auth import (
     SESSION_COOKIE,
     DashboardSession,
@@ -30,8 +29,6 @@ TEMPLATES = web.AppKey("dashboard_templates", jinja2.Environment)
 #: Background re-clusterings started from the dashboard, by questionnaire key.
 TASKS: web.AppKey[dict[str, asyncio.Task[Any]]] = web.AppKey("dashboard_tasks")
 SESSION = web.RequestKey("dashboard_session", DashboardSession)
-#: The engine pages read through (see :func:`reader_for`).
-READER = web.AppKey("dashboard_reader", Engine)
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -140,29 +137,6 @@ async def dashboard_middleware(request: web.Request, handler: Handler) -> web.St
     return response
 
 
-def reader_for(engine: Engine) -> Engine:
-    """Return an engine for the dashboard's reads.
-
-    On SQLite every ``session_scope`` takes the single writer's lock (``BEGIN IMMEDIATE``), so
-    a report counting a million answers would stall the bot's writes; a second engine on the
-    same file reads from a WAL snapshot instead and never blocks them. PostgreSQL and
-    in-memory SQLite use the application's engine.
-    """
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
-        return engine
-    reader = create_engine(engine.url, connect_args={"check_same_thread": False})
-
-    @event.listens_for(reader, "connect")
-    def _read_only(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA query_only=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
-        cursor.close()
-
-    return reader
-
-
 def reading(app: web.Application) -> Session:
     """Open a session for reads that takes no write lock."""
     return Session(app[READER], expire_on_commit=False)
@@ -173,8 +147,6 @@ async def _finish_tasks(app: web.Application) -> None:
     if tasks:
         # Fits run in threads and cannot be interrupted; give them a moment to store.
         await asyncio.wait(tasks, timeout=10)
-    if app[READER] is not app[ENGINE]:
-        app[READER].dispose()
 
 
 def setup_dashboard(app: web.Application) -> None:
@@ -187,7 +159,6 @@ def setup_dashboard(app: web.Application) -> None:
 
     app[TEMPLATES] = environment()
     app[TASKS] = {}
-    app[READER] = reader_for(app[ENGINE])
     middlewares = app.middlewares
     # The session check must run before the API's bearer-token check, which it replaces
     # for dashboard pages; other middlewares (errors) stay outside it.

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -15,9 +13,10 @@ from aiohttp import web
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from backend.api.keys import ENGINE, SCHEDULER, SETTINGS
+from backend.api.keys import ENGINE, READER, SCHEDULER, SETTINGS
+from backend.api.views import stream_csv
 from backend.dashboard import charts, queries
-from backend.dashboard.app import READER, SESSION, TASKS, local_target, page, render
+from backend.dashboard.app import SESSION, TASKS, local_target, page, render
 from backend.dashboard.auth import (
     SESSION_COOKIE,
     SESSION_SECONDS,
@@ -302,43 +301,14 @@ async def questionnaire(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def _send_csv(
-    request: web.Request, filename: str, build: Callable[[io.StringIO], object]
-) -> web.StreamResponse:
-    out = io.StringIO()
-    await in_thread(build, out)
-    body = out.getvalue().encode()
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/csv; charset=utf-8",
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "no-store",
-        }
-    )
-    response.content_length = len(body)
-    await response.prepare(request)
-    for start in range(0, len(body), 1 << 16):
-        await response.write(body[start : start + (1 << 16)])
-    await response.write_eof()
-    return response
-
-
 @routes.get("/dashboard/questionnaires/{key}/responses.csv")
 @page()
 async def responses_csv(request: web.Request) -> web.StreamResponse:
     """Stream the same CSV as ``GET /api/questionnaires/{key}/responses.csv``."""
     key = request.match_info["key"]
-    engine = request.app[READER]
-
-    def build(out: io.StringIO) -> None:
-        with Session(engine) as session:
-            header, rows = rs.export_responses(key, session=session)
-        writer = csv.writer(out)
-        writer.writerow(header)
-        writer.writerows(rows)
-
+    rows = rs.export_responses(key, engine=request.app[READER])
     try:
-        return await _send_csv(request, f"{key}-responses.csv", build)
+        return await stream_csv(request, f"{key}-responses.csv", rows)
     except qs.QuestionnaireNotFound as exc:
         return _not_found(request, str(exc.args[0]))
 
@@ -350,9 +320,7 @@ async def segments_csv(request: web.Request) -> web.StreamResponse:
     key = request.match_info["key"]
     engine = request.app[ENGINE]
     try:
-        return await _send_csv(
-            request, f"{key}-segments.csv", lambda out: ss.write_export_csv(engine, key, out)
-        )
+        return await stream_csv(request, f"{key}-segments.csv", ss.export_assignments(engine, key))
     except qs.QuestionnaireNotFound as exc:
         return _not_found(request, str(exc.args[0]))
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import bindparam
+import sqlalchemy as sa
+from sqlalchemy import Engine, bindparam
 from sqlmodel import Session, col, select
 
 from backend.scoring import DimensionReliability, ScoringKey, reliability, score_answers
@@ -147,59 +149,79 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def export_responses(key: str, *, session: Session) -> tuple[list[str], list[list[str]]]:
-    """Return the header and rows of a questionnaire's completed responses: one row per
-    completed session with its answers (by item id), dimension scores and segment."""
+#: Completed sessions read per batch of an export (their answers are read per batch too).
+EXPORT_BATCH = 2_000
+
+
+def export_responses(key: str, *, engine: Engine) -> Iterator[list[str]]:
+    """Yield the header, then one row per completed session with its answers (by item id),
+    dimension scores and segment.
+
+    Rows are read in batches of :data:`EXPORT_BATCH` sessions, so an export of any size
+    needs little memory. Pass a reader (:func:`~backend.storage.engine.make_reader`): the
+    export then takes no write lock however long it runs.
+
+    Raises
+    ------
+    QuestionnaireNotFound
+        On the first ``next()``, before any row.
+    """
     from backend.storage.models import Respondent
 
-    questionnaire = get_questionnaire(key, session=session)
-    stored = current_version(key, session=session)
-    definition = definition_of(stored)
-    question_ids = list(definition.questions())
-    dimensions = [d.id for d in definition.dimensions]
-    segment_of = _segments_by_respondent(session, questionnaire.id or 0)
-    header = [
-        "respondent",
-        "session",
-        "version",
-        "completed_at",
-        *question_ids,
-        *dimensions,
-        *(f"{d}_100" for d in dimensions),
-        "segment",
-    ]
-    rows = session.exec(
-        select(SessionScore, Respondent, QuestionnaireVersion.version)
-        .join(Respondent, col(Respondent.id) == col(SessionScore.respondent_id))
-        .join(QuestionnaireVersion, col(QuestionnaireVersion.id) == col(SessionScore.version_id))
-        .where(SessionScore.questionnaire_id == questionnaire.id)
-        .order_by(col(SessionScore.completed_at))
-    ).all()
-    answers: dict[int, dict[str, Any]] = defaultdict(dict)
-    if rows:
-        ids = [score.session_id for score, _, _ in rows]
-        for session_id, question_id, value in session.exec(
-            select(Answer.session_id, Answer.question_id, Answer.value).where(
-                col(Answer.session_id).in_(ids)
+    with Session(engine) as session:
+        questionnaire = get_questionnaire(key, session=session)
+        definition = definition_of(current_version(key, session=session))
+        question_ids = list(definition.questions())
+        dimensions = [d.id for d in definition.dimensions]
+        segment_of = _segments_by_respondent(session, questionnaire.id or 0)
+        yield [
+            "respondent",
+            "session",
+            "version",
+            "completed_at",
+            *question_ids,
+            *dimensions,
+            *(f"{d}_100" for d in dimensions),
+            "segment",
+        ]
+        scores = session.execute(
+            sa.select(  # more columns than sqlmodel's select is typed for
+                col(SessionScore.session_id),
+                col(SessionScore.respondent_id),
+                col(SessionScore.completed_at),
+                col(SessionScore.scores),
+                col(SessionScore.scores_100),
+                col(Respondent.external_id),
+                col(QuestionnaireVersion.version),
             )
-        ).all():
-            answers[session_id][question_id] = value
-    out = []
-    for score, respondent, version in rows:
-        given = answers[score.session_id]
-        out.append(
-            [
-                respondent.external_id or str(respondent.id),
-                str(score.session_id),
-                str(version),
-                score.completed_at.isoformat(),
-                *(_cell(given.get(q)) for q in question_ids),
-                *(_cell(score.scores.get(d)) for d in dimensions),
-                *(_cell(score.scores_100.get(d)) for d in dimensions),
-                segment_of.get(score.respondent_id, ""),
-            ]
+            .join(Respondent, col(Respondent.id) == col(SessionScore.respondent_id))
+            .join(
+                QuestionnaireVersion, col(QuestionnaireVersion.id) == col(SessionScore.version_id)
+            )
+            .where(col(SessionScore.questionnaire_id) == questionnaire.id)
+            .order_by(col(SessionScore.completed_at), col(SessionScore.session_id))
+            .execution_options(yield_per=EXPORT_BATCH)
         )
-    return header, out
+        for batch in scores.partitions():
+            answers: dict[int, dict[str, Any]] = defaultdict(dict)
+            for session_id, question_id, value in session.execute(
+                select(Answer.session_id, Answer.question_id, Answer.value).where(
+                    col(Answer.session_id).in_([row.session_id for row in batch])
+                )
+            ):
+                answers[session_id][question_id] = value
+            for row in batch:
+                given = answers[row.session_id]
+                yield [
+                    row.external_id or str(row.respondent_id),
+                    str(row.session_id),
+                    str(row.version),
+                    row.completed_at.isoformat(),
+                    *(_cell(given.get(q)) for q in question_ids),
+                    *(_cell(row.scores.get(d)) for d in dimensions),
+                    *(_cell(row.scores_100.get(d)) for d in dimensions),
+                    segment_of.get(row.respondent_id, ""),
+                ]
 
 
 def _segments_by_respondent(session: Session, questionnaire_id: int) -> dict[int, str]:

@@ -53,6 +53,29 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+def make_reader(engine: Engine) -> Engine:
+    """Return an engine for long reads (reports, exports) that never holds up a writer.
+
+    On SQLite every ``session_scope`` takes the single writer's lock (``BEGIN IMMEDIATE``),
+    so a report or an export reading a million answers would stall the bot's answers; a
+    second, query-only engine on the same file reads from a WAL snapshot instead. PostgreSQL
+    and in-memory SQLite use ``engine`` itself.
+    """
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return engine
+    reader = create_engine(engine.url, connect_args={"check_same_thread": False})
+
+    @event.listens_for(reader, "connect")
+    def _read_only(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    return reader
+
+
 #: One writer at a time per SQLite engine, queued in Python: SQLite's own busy handler
 #: sleeps in steps of up to 100 ms, which turns every lock conflict into a latency spike.
 _SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
