@@ -238,7 +238,7 @@ def measure(bot: str, database_url: str | None, args: argparse.Namespace) -> dic
 
 
 def _rate(figures: dict[str, float]) -> str:
-    return "" if math.isnan(figures["rate"]) else f"{figures['rate']:7.1f} answers/s "
+    return "" if math.isnan(figures["rate"]) else f"{figures['rate']:7.1f} answers/s; "
 
 
 def _latency(figures: dict[str, float]) -> str:
@@ -315,8 +315,8 @@ def main() -> None:
             ratios = (
                 ""
                 if args.latency_only
-                else f"({ours['rate'] / bare['rate']:.2f}x bare httpx, "
-                f"{ours['rate'] / bare_aiohttp['rate']:.2f}x bare aiohttp); "
+                else f"{ours['rate'] / bare['rate']:.2f}x bare httpx, "
+                f"{ours['rate'] / bare_aiohttp['rate']:.2f}x bare aiohttp; "
             )
             print(
                 f"  psychograph/{name:10s}: {_rate(ours)}{ratios}{_latency(ours)}"
