@@ -7,6 +7,7 @@ which otherwise never imports it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
@@ -124,6 +125,11 @@ class Service:
         if self.bot.running:
             await self.bot.stop()  # processes what was already taken in
         if self.scheduler is not None and self.scheduler.running:
+            dispatch = getattr(self.scheduler, "dispatch_job", None)
+            if dispatch is not None:  # sends in flight finish and are recorded
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(SHUTDOWN_SECONDS / 2):
+                        await dispatch.stop()
             self.scheduler.shutdown(wait=False)
             jobs = getattr(self.scheduler, "segment_jobs", None)
             if jobs is not None:

@@ -170,8 +170,14 @@ class Dispatcher:
     async def _db(self, fn: Callable[..., T], **kwargs: Any) -> T:
         return await asyncio.to_thread(partial(self._in_session, fn, **kwargs))
 
-    async def run_once(self, *, max_seconds: float | None = None) -> DispatchReport:
-        """Send everything due now (and what 429s and retries put back meanwhile)."""
+    async def run_once(
+        self, *, max_seconds: float | None = None, stop: asyncio.Event | None = None
+    ) -> DispatchReport:
+        """Send everything due now (and what 429s and retries put back meanwhile).
+
+        When ``stop`` is set, nothing more is claimed; messages already handed to Telegram
+        are waited for and their outcomes stored, so a shutdown leaves nothing uncertain.
+        """
         loop = asyncio.get_running_loop()
         started = loop.time()
         cfg, rules = self.config, self.config.rules
@@ -232,6 +238,8 @@ class Dispatcher:
         try:
             while True:
                 if max_seconds is not None and loop.time() - started > max_seconds:
+                    break
+                if stop is not None and stop.is_set():
                     break
                 progress.clear()
                 if not queue:

@@ -59,7 +59,12 @@ class CountingSender:
 
 
 async def dispatch_as_leader(
-    engine: Engine, sender: Sender, config: DispatchConfig, *, max_seconds: float | None
+    engine: Engine,
+    sender: Sender,
+    config: DispatchConfig,
+    *,
+    max_seconds: float | None,
+    stop: asyncio.Event | None = None,
 ) -> DispatchReport | None:
     """Run the dispatcher once if this instance holds the dispatch lock; None otherwise."""
     lock = leader_lock(engine, 0, key=DISPATCH_LOCK)
@@ -68,7 +73,9 @@ async def dispatch_as_leader(
     try:
         if not leader:
             return None
-        report = await Dispatcher(engine, sender, config).run_once(max_seconds=max_seconds)
+        report = await Dispatcher(engine, sender, config).run_once(
+            max_seconds=max_seconds, stop=stop
+        )
         if report.sent or report.failed or report.uncertain:
             log.info(
                 "follow-ups: %d sent, %d failed, %d uncertain",
@@ -82,21 +89,68 @@ async def dispatch_as_leader(
         await asyncio.to_thread(lock.__exit__, None, None, None)
 
 
+class DispatchJob:
+    """The scheduled dispatch pass, which a shutdown can stop gracefully.
+
+    Cancelling a pass mid-send would leave messages in Telegram's hands unrecorded (they
+    turn ``uncertain``) and log the cancellation as a job error; :meth:`stop` instead
+    ends the pass after the sends in flight, and keeps new passes from starting.
+    """
+
+    def __init__(
+        self, engine: Engine, sender: Sender, config: DispatchConfig, max_seconds: float
+    ) -> None:
+        self.engine, self.sender, self.config = engine, sender, config
+        self.max_seconds = max_seconds
+        self._stop = asyncio.Event()
+        self._running: set[asyncio.Task[Any]] = set()
+
+    async def run(self) -> DispatchReport | None:
+        """Run one pass (the scheduler's job function)."""
+        if self._stop.is_set():
+            return None
+        task = asyncio.current_task()
+        assert task is not None
+        self._running.add(task)
+        try:
+            return await dispatch_as_leader(
+                self.engine,
+                self.sender,
+                self.config,
+                max_seconds=self.max_seconds,
+                stop=self._stop,
+            )
+        finally:
+            self._running.discard(task)
+
+    async def stop(self) -> None:
+        """Let a running pass finish its sends, and start no more (bound it with a timeout)."""
+        self._stop.set()
+        if self._running:
+            await asyncio.wait(set(self._running))
+
+
 def add_dispatch_job(
     scheduler: AsyncIOScheduler,
     settings: Settings,
     engine: Engine,
     sender: Sender,
     config: DispatchConfig | None = None,
-) -> Any:
-    """Send due follow-ups every ``settings.dispatch_interval_seconds``."""
+) -> DispatchJob:
+    """Send due follow-ups every ``settings.dispatch_interval_seconds``.
+
+    The :class:`DispatchJob` is kept as ``scheduler.dispatch_job``, for a graceful stop.
+    """
     interval = settings.dispatch_interval_seconds
-    return scheduler.add_job(
-        dispatch_as_leader,
+    job = DispatchJob(
+        engine, CountingSender(sender), config or DispatchConfig(), max(interval * 6, 60.0)
+    )
+    scheduler.add_job(
+        job.run,
         IntervalTrigger(seconds=interval),
-        args=[engine, CountingSender(sender), config or DispatchConfig()],
-        kwargs={"max_seconds": max(interval * 6, 60.0)},
         id=DISPATCH_JOB_ID,
         name="send due follow-ups",
         **JOB_DEFAULTS,
     )
+    scheduler.dispatch_job = job
+    return job

@@ -106,3 +106,12 @@ def assign(
 async def sandbox_users(client: SandboxClient, n: int) -> list[int]:
     """Create ``n`` users who started the bot; return their (private chat) ids."""
     return [(await client.create_user(first_name=f"U{i}")).id for i in range(n)]
+
+
+async def plain_audience(engine: Engine, client: SandboxClient, n: int) -> list[int]:
+    """``n`` sandbox users in the PLAIN segment of the default pack, its item due now;
+    return their chat ids."""
+    chats = await sandbox_users(client, n)
+    add_pack(engine)
+    assign(engine, add_respondents(engine, chats), PLAIN)
+    return chats

@@ -9,7 +9,9 @@ import sys
 from collections import Counter
 
 import pytest
-from followup_helpers import PLAIN, add_pack, add_respondents, assign, sandbox_users
+from followup_helpers import (
+    plain_audience,
+)
 from sqlalchemy import Engine
 from sqlmodel import select
 
@@ -31,9 +33,7 @@ def statuses(engine: Engine) -> Counter[str]:
 async def test_sigkill_mid_run_then_restart(
     sqlite_engine: Engine, bot_base_url: str, respondent: SandboxClient
 ) -> None:
-    chats = await sandbox_users(respondent, 120)
-    add_pack(sqlite_engine)
-    assign(sqlite_engine, add_respondents(sqlite_engine, chats), PLAIN)
+    chats = await plain_audience(sqlite_engine, respondent, 120)
     # Slow answers (delivered at once, answered late) keep requests in flight at the kill.
     await respondent.set_faults(hang_fraction=0.5, hang_seconds=0.5, hang_delivers=True)
     env = {**os.environ, "PSYCHOGRAPH_TELEGRAM_BASE_URL": bot_base_url, "PTB_TIMEDELTA": "1"}

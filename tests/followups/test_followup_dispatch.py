@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from followup_helpers import CURIOUS, PLAIN, add_pack, add_respondents, assign, sandbox_users
+from followup_helpers import (
+    CURIOUS,
+    PLAIN,
+    add_pack,
+    add_respondents,
+    assign,
+    plain_audience,
+    sandbox_users,
+)
 from sqlalchemy import Engine
 from sqlmodel import delete, select
 
 from backend.followups import DispatchConfig, Dispatcher, SendRules
+from backend.scheduler.dispatch import DispatchJob
 from backend.storage.engine import session_scope
 from backend.storage.followup_tables import FollowupMessage, FollowupStatus
 from backend.storage.models import Respondent
@@ -64,9 +74,7 @@ async def test_every_due_item_is_delivered_once_and_429s_are_waited_out(
 async def test_within_the_limit_no_429_is_provoked(
     sqlite_engine: Engine, bot_base_url: str, respondent: SandboxClient
 ) -> None:
-    chats = await sandbox_users(respondent, 45)
-    add_pack(sqlite_engine)
-    assign(sqlite_engine, add_respondents(sqlite_engine, chats), PLAIN)
+    await plain_audience(sqlite_engine, respondent, 45)
     d = dispatcher(sqlite_engine, bot_base_url)  # the defaults: 30/s, 1/s per chat
     async with d.sender.bot:  # type: ignore[attr-defined]
         report = await d.run_once(max_seconds=30)
@@ -78,9 +86,7 @@ async def test_within_the_limit_no_429_is_provoked(
 async def test_timed_out_requests_end_uncertain_and_are_never_resent(
     sqlite_engine: Engine, bot_base_url: str, respondent: SandboxClient, delivers: bool
 ) -> None:
-    chats = await sandbox_users(respondent, 10)
-    add_pack(sqlite_engine)
-    assign(sqlite_engine, add_respondents(sqlite_engine, chats), PLAIN)
+    chats = await plain_audience(sqlite_engine, respondent, 10)
     await respondent.set_faults(hang_next=3, hang_seconds=1.5, hang_delivers=delivers)
     d = dispatcher(sqlite_engine, bot_base_url, read_timeout=0.3)
     async with d.sender.bot:  # type: ignore[attr-defined]
@@ -97,9 +103,7 @@ async def test_timed_out_requests_end_uncertain_and_are_never_resent(
 async def test_server_errors_are_retried_with_backoff(
     sqlite_engine: Engine, bot_base_url: str, respondent: SandboxClient
 ) -> None:
-    chats = await sandbox_users(respondent, 4)
-    add_pack(sqlite_engine)
-    assign(sqlite_engine, add_respondents(sqlite_engine, chats), PLAIN)
+    chats = await plain_audience(sqlite_engine, respondent, 4)
     await respondent.set_faults(fail_next=3, fail_status=500, chat_id=chats[0])
     d = dispatcher(sqlite_engine, bot_base_url)
     async with d.sender.bot:  # type: ignore[attr-defined]
@@ -223,3 +227,40 @@ async def test_segment_change_mid_sequence(
 @pytest.fixture
 def sandbox_config() -> SandboxConfig:
     return SandboxConfig(seed=7)
+
+
+async def test_a_stopped_pass_finishes_its_sends_and_claims_no_more(
+    sqlite_engine: Engine, bot_base_url: str, respondent: SandboxClient
+) -> None:
+    """A shutdown mid-pass: what went to Telegram is recorded sent, the rest stays pending."""
+    chats = await plain_audience(sqlite_engine, respondent, 40)
+    d = dispatcher(sqlite_engine, bot_base_url, rate=20.0, burst=5, max_in_flight=10)
+    stop = asyncio.Event()
+    async with d.sender.bot:  # type: ignore[attr-defined]
+        running = asyncio.create_task(d.run_once(max_seconds=30, stop=stop))
+        await asyncio.sleep(0.5)
+        stop.set()
+        report = await asyncio.wait_for(running, 5)
+    delivered = sum(len(t) for t in (await chat_texts(respondent, chats)).values())
+    assert 0 < report.sent < 40
+    assert report.uncertain == 0
+    assert delivered == report.sent
+    assert statuses(sqlite_engine) == {"sent": report.sent, "pending": 40 - report.sent}
+
+
+async def test_the_dispatch_job_stops_gracefully_and_starts_no_new_pass(
+    sqlite_engine: Engine, bot_base_url: str, respondent: SandboxClient
+) -> None:
+    await plain_audience(sqlite_engine, respondent, 40)
+    sender = TelegramSender.build(DEFAULT_TOKEN, bot_base_url)
+    job = DispatchJob(sqlite_engine, sender, DispatchConfig(rules=FAST, rate=20.0, burst=5), 30)
+    async with sender.bot:
+        running = asyncio.create_task(job.run())
+        await asyncio.sleep(0.5)
+        await asyncio.wait_for(job.stop(), 5)
+        assert running.done()
+        report = running.result()
+        assert await job.run() is None  # stopped: no new pass
+    assert report is not None
+    assert report.uncertain == 0
+    assert statuses(sqlite_engine)["sending"] == 0
