@@ -80,16 +80,7 @@ def recluster_exclusive(
                 new = completions_since_last_run(questionnaire_key, session=session)
                 if new < min_completions:
                     return None
-        report = recluster(engine, questionnaire_key, trigger=trigger, random_state=random_state)
-    log.info(
-        "re-clustered %s: %d segments, %d respondents, %d moved, %.1f s",
-        questionnaire_key,
-        report.k,
-        report.n_respondents,
-        report.n_moved,
-        report.duration_seconds,
-    )
-    return report
+        return recluster(engine, questionnaire_key, trigger=trigger, random_state=random_state)
 
 
 def recluster_in_process(
@@ -150,14 +141,7 @@ class SegmentJobs:
             report = await self._fit_off_loop(questionnaire_key, **kwargs)
             if report is not None:
                 RECLUSTER_SECONDS.observe(report.duration_seconds)
-                log.info(
-                    "re-clustered %s: %d segments, %d respondents, %d moved, %.1f s",
-                    questionnaire_key,
-                    report.k,
-                    report.n_respondents,
-                    report.n_moved,
-                    report.duration_seconds,
-                )
+                _log_report(questionnaire_key, report)
             else:
                 log.info(
                     "re-clustering %s: not due here (another instance, or done)", questionnaire_key
@@ -243,8 +227,22 @@ async def recluster_now(
     jobs: SegmentJobs | None = getattr(scheduler, "segment_jobs", None)
     if jobs is not None:
         return await jobs.now(questionnaire_key, trigger)
-    return await asyncio.to_thread(
+    report = await asyncio.to_thread(
         recluster_exclusive, engine, questionnaire_key, trigger=trigger, min_interval=timedelta(0)
+    )
+    if report is not None:
+        _log_report(questionnaire_key, report)
+    return report
+
+
+def _log_report(questionnaire_key: str, report: RunReport) -> None:
+    log.info(
+        "re-clustered %s: %d segments, %d respondents, %d moved, %.1f s",
+        questionnaire_key,
+        report.k,
+        report.n_respondents,
+        report.n_moved,
+        report.duration_seconds,
     )
 
 
