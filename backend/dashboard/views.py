@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -14,7 +13,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from backend.api.keys import ENGINE, READER, SCHEDULER, SETTINGS
-from backend.api.views import stream_csv
+from backend.api.views import in_thread, stream_csv
 from backend.dashboard import charts, queries
 from backend.dashboard.app import SESSION, TASKS, local_target, page, render
 from backend.dashboard.auth import (
@@ -38,11 +37,6 @@ from backend.storage.segment_tables import Segment
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 T = TypeVar("T")
-
-
-async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run blocking database work off the event loop."""
-    return await asyncio.to_thread(fn, *args, **kwargs)
 
 
 def _not_found(request: web.Request, message: str) -> web.Response:

@@ -486,9 +486,7 @@ class QuizService:
     def delete_me(self, user: ChatUser, *, update_id: int | None = None) -> bool:
         """Erase the respondent and everything stored about them; False if nothing was."""
         with session_scope(self.engine) as session:
-            respondent = session.exec(
-                select(Respondent).where(Respondent.telegram_user_id == user.user_id)
-            ).first()
+            respondent = session.exec(_RESPONDENT, params={"user_id": user.user_id}).first()
             if respondent is None:
                 return False
             session.exec(delete(Respondent).where(col(Respondent.id) == respondent.id))
