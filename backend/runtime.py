@@ -11,6 +11,7 @@ import contextlib
 import gc
 import logging
 import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +73,7 @@ class Service:
 
     async def start(self) -> None:
         from backend.api.app import WEBHOOK_PATH, create_app
+        from backend.api.keys import CHECKER
 
         await self.bot.initialize()
         await self.bot.start()
@@ -99,6 +101,8 @@ class Service:
         app = create_app(
             self.settings, self.engine, quiz=quiz, bot=self.bot, scheduler=self.scheduler
         )
+        # Start the upload checker's forkserver now, not on the first upload.
+        threading.Thread(target=app[CHECKER].start, name="upload-checker", daemon=True).start()
         self.runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.settings.http_host, self.settings.http_port)

@@ -11,10 +11,11 @@ from aiohttp import web
 from sqlalchemy import Engine
 
 from backend.api.errors import Handler, error_middleware, json_error
-from backend.api.keys import BOT, ENGINE, QUIZ, READER, ROLE, SCHEDULER, SETTINGS
+from backend.api.keys import BOT, CHECKER, ENGINE, QUIZ, READER, ROLE, SCHEDULER, SETTINGS
 from backend.api.marketing import RECLUSTERS  # importing it registers its routes
 from backend.api.views import routes
 from backend.services.quiz import QuizService
+from backend.services.uploads import UploadChecker
 from backend.settings import Settings
 from backend.storage.engine import make_reader
 
@@ -113,6 +114,7 @@ def create_app(
     app[ENGINE] = engine
     app[READER] = make_reader(engine)
     app[QUIZ] = quiz or QuizService(engine)
+    app[CHECKER] = UploadChecker()
     app[BOT] = bot
     app[SCHEDULER] = scheduler
     app[RECLUSTERS] = {}

@@ -7,15 +7,14 @@ import dataclasses
 import logging
 from typing import Any
 
-import yaml
 from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
 
 from backend.api.errors import ApiError
-from backend.api.keys import ENGINE, SCHEDULER
+from backend.api.keys import CHECKER, ENGINE, SCHEDULER
 from backend.api.routes import MARKETING, READ, Body
 from backend.api.views import in_thread, ok, read_upload, rejected, routes
-from backend.followups import followup_stats, import_pack, list_packs, load_content
+from backend.followups import followup_stats, import_pack, list_packs
 from backend.followups import questionnaire_definition as pack_questionnaire
 from backend.questionnaire import DefinitionError
 from backend.segmentation import SegmentationError
@@ -23,6 +22,7 @@ from backend.services import questionnaires as qs
 from backend.services import segments as ss
 from backend.storage.engine import session_scope
 from backend.storage.followup_tables import ContentPackPublic
+from backend.storage.limits import StoredValueError
 from backend.storage.segment_tables import SegmentationRunPublic, SegmentPublic
 
 log = logging.getLogger(__name__)
@@ -55,27 +55,28 @@ class PackImportOut(BaseModel):
 async def upload_content(request: web.Request) -> web.Response:
     text, name, fmt = await read_upload(request, "content pack")
     engine = request.app[ENGINE]
+    checker = request.app[CHECKER]
 
-    def dimensions() -> list[str] | None:
-        try:
-            key = yaml.safe_load(text).get("questionnaire")
-        except Exception:  # the loader below reports the real problem with its line
-            return None
-        if not isinstance(key, str):
+    def dimensions(key: str | None) -> list[str] | None:
+        if key is None:
             return None
         with session_scope(engine) as session:
             found = pack_questionnaire(key, session=session)
         return [d.id for d in found.dimensions] if found is not None else None
 
-    dims = await in_thread(dimensions)
     try:
-        pack = await in_thread(load_content, text, source=name, fmt=fmt, dimensions=dims)
+        key = await checker.content_questionnaire(text, source=name, fmt=fmt)
+        dims = await in_thread(dimensions, key)
+        pack = await checker.content(text, source=name, fmt=fmt, dimensions=dims)
     except DefinitionError as exc:
         raise rejected(exc, name, "content pack") from None
 
     def work() -> PackImportOut:
         with session_scope(engine) as session:
-            result = import_pack(pack, session=session, source_name=name, source_text=text)
+            try:
+                result = import_pack(pack, session=session, source_name=name, source_text=text)
+            except StoredValueError as exc:
+                raise ApiError(400, f"{name}: {exc}") from None
             return PackImportOut(
                 key=pack.key, version=result.record.version, outcome=result.outcome
             )

@@ -15,12 +15,13 @@ from sqlalchemy import text
 from sqlmodel import func, select
 
 from backend.api.errors import ApiError
-from backend.api.keys import BOT, ENGINE, QUIZ, READER, SCHEDULER
+from backend.api.keys import BOT, CHECKER, ENGINE, QUIZ, READER, SCHEDULER
 from backend.api.routes import MARKETING, OPS, READ, Body, RouteTable
-from backend.questionnaire import DefinitionError, load_definition
+from backend.questionnaire import DefinitionError
 from backend.services import questionnaires as qs
 from backend.services import responses as rs
 from backend.storage.engine import session_scope
+from backend.storage.limits import StoredValueError
 from backend.storage.models import (
     QuizSession,
     Respondent,
@@ -179,14 +180,47 @@ class ProblemOut(BaseModel):
     message: str
 
 
+#: Longest ``?filename=`` accepted: the column that keeps it holds 512 characters.
+MAX_FILENAME_CHARS = 255
+
+
+def decode_upload(raw: bytes, what: str) -> str:
+    """Decode an uploaded file as UTF-8 (a BOM is dropped), naming the line of a bad byte."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ApiError(400, f"the {what} is UTF-16 text: save it as UTF-8 and upload it again")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ApiError(
+            400,
+            f"the {what} is not UTF-8 text: line {line}, column {column} has the byte "
+            f"0x{raw[exc.start]:02X}; save the file as UTF-8",
+            problems=[
+                ProblemOut(
+                    line=line, path="(top level)", message=f"not UTF-8 ({exc.reason})"
+                ).model_dump()
+            ],
+        ) from None
+
+
+def upload_name(request: web.Request) -> str:
+    """Return ``?filename=``, refused when too long or holding control characters."""
+    name = request.query.get("filename") or "upload"
+    if len(name) > MAX_FILENAME_CHARS:
+        raise ApiError(
+            400, f"filename is {len(name):,} characters; at most {MAX_FILENAME_CHARS} are allowed"
+        )
+    if any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F or 0xD800 <= ord(c) <= 0xDFFF for c in name):
+        raise ApiError(400, "filename contains a control character; use a plain file name")
+    return name
+
+
 async def read_upload(request: web.Request, what: str) -> tuple[str, str, str]:
     """Return an uploaded file's text, its name for messages (``?filename=``) and format."""
-    raw = await request.read()
-    try:
-        text_body = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ApiError(400, f"the {what} is not UTF-8 text") from None
-    name = request.query.get("filename") or "upload"
+    name = upload_name(request)
+    text_body = decode_upload(await request.read(), what)
     fmt = "json" if "json" in request.content_type or name.endswith(".json") else "yaml"
     return text_body, name, fmt
 
@@ -242,15 +276,18 @@ async def list_questionnaires(request: web.Request) -> web.Response:
 async def upload_questionnaire(request: web.Request) -> web.Response:
     text_body, name, fmt = await read_upload(request, "definition")
     try:
-        definition = load_definition(text_body, source=name, fmt=fmt)
+        definition = await request.app[CHECKER].definition(text_body, source=name, fmt=fmt)
     except DefinitionError as exc:
         raise rejected(exc, name, "definition") from None
 
     def work() -> ImportOut:
         with session_scope(request.app[ENGINE]) as session:
-            result = qs.import_definition(
-                definition, session=session, source_name=name, source_text=text_body
-            )
+            try:
+                result = qs.import_definition(
+                    definition, session=session, source_name=name, source_text=text_body
+                )
+            except StoredValueError as exc:
+                raise ApiError(400, f"{name}: {exc}") from None
             return ImportOut(
                 id=definition.id, version=result.version.version, outcome=result.outcome
             )

@@ -12,6 +12,8 @@ from sqlalchemy import Engine, event
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session, create_engine
 
+from backend.storage.limits import install_limits
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
@@ -49,8 +51,11 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             dbapi_connection.isolation_level = None
 
         event.listen(engine, "begin", _sqlite_begin_immediate)
-        return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    else:
+        engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # Every stored string is checked against its column, the same way on both databases.
+    install_limits(engine)
+    return engine
 
 
 def make_reader(engine: Engine) -> Engine:

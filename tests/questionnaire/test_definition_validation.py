@@ -201,7 +201,7 @@ CASES = [
         "json-syntax-missing-comma",
         json_text({2: '  "title": "Base quiz"'}),
         "(top level)",
-        '"sections"',
+        '"title": "Base quiz"',  # the line that needs the comma, not the next one
         "JSON syntax error",
         fmt="json",
     ),
@@ -209,7 +209,7 @@ CASES = [
         "json-syntax-trailing-comma",
         json_text({5: "  ]}],"}),
         "(top level)",
-        7,
+        6,  # the line with the trailing comma
         "JSON syntax error",
         fmt="json",
     ),
