@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -18,6 +19,7 @@ from backend.questionnaire import (
     DefinitionError,
     QuestionnaireDefinition,
     load_definition_file,
+    printable,
 )
 from backend.settings import Settings, SettingsError, load_settings
 from backend.storage.engine import make_engine, session_scope
@@ -58,6 +60,12 @@ class Context:
 
 
 pass_context = click.make_pass_decorator(Context)
+
+
+def plain(text: str) -> str:
+    """Text from a file or the database, safe for the terminal: control characters shown as
+    escapes, and rich markup (``[bold]``) printed as written."""
+    return escape(printable(text))
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -137,6 +145,15 @@ def _load_all(files: tuple[Path, ...]) -> list[tuple[Path, QuestionnaireDefiniti
     return loaded
 
 
+@contextmanager
+def _nothing_stored_on(*errors: type[Exception]) -> Iterator[None]:
+    """Turn a value the database cannot hold into an error message (the import rolls back)."""
+    try:
+        yield
+    except errors as exc:
+        fail(f"{exc}; nothing was imported")
+
+
 @questionnaire.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def questionnaire_validate(files: tuple[Path, ...]) -> None:
@@ -144,7 +161,7 @@ def questionnaire_validate(files: tuple[Path, ...]) -> None:
     for path, definition in _load_all(files):
         questions = len(definition.questions())
         console.print(
-            f"[green]ok[/] {path}: {definition.id!r}, {questions} questions, "
+            f"[green]ok[/] {plain(str(path))}: {definition.id!r}, {questions} questions, "
             f"{len(definition.dimensions)} dimensions",
             highlight=False,
         )
@@ -155,23 +172,25 @@ def questionnaire_validate(files: tuple[Path, ...]) -> None:
 @pass_context
 def questionnaire_import(obj: Context, files: tuple[Path, ...]) -> None:
     """Import definition FILES; a changed file becomes a new version. All or nothing."""
+    from backend.questionnaire import read_definition_file
     from backend.services.questionnaires import import_definition
+    from backend.storage.limits import StoredValueError
 
     loaded = _load_all(files)
-    with obj.session() as session:
+    with _nothing_stored_on(StoredValueError), obj.session() as session:
         for path, definition in loaded:
             result = import_definition(
                 definition,
                 session=session,
                 source_name=path.name,
-                source_text=path.read_text(encoding="utf-8"),
+                source_text=read_definition_file(path),
             )
             what = {
                 "created": "imported as version 1",
                 "new_version": f"changed: new version {result.version.version}",
                 "unchanged": f"unchanged (version {result.version.version})",
             }[result.outcome]
-            console.print(f"{definition.id}: {what}", highlight=False)
+            console.print(f"{definition.id}: {what}", highlight=False, markup=False)
 
 
 @questionnaire.command("list")
@@ -189,8 +208,8 @@ def questionnaire_list(obj: Context, active: bool) -> None:
     table = Table("id", "title", "status", "version", "versions", "started", "completed")
     for row in rows:
         table.add_row(
-            row.key,
-            row.title,
+            plain(row.key),
+            plain(row.title),
             row.status.value,
             str(row.version),
             str(row.versions),
@@ -501,12 +520,17 @@ def content() -> None:
 
 def _pack_dimensions(path: Path, obj: Context | None) -> list[str] | None:
     """Find the dimensions of a pack's questionnaire: imported, next to it, or bundled."""
-    import yaml
+    from backend.followups.content import MAX_CONTENT_BYTES
+    from backend.questionnaire import read_definition_file
+    from backend.questionnaire.loader import parse_definition_text
 
     try:
-        key = yaml.safe_load(path.read_text(encoding="utf-8")).get("questionnaire")
-    except Exception:  # the loader reports the file's real problem with its line
+        text = read_definition_file(path, max_bytes=MAX_CONTENT_BYTES)
+        fmt = "json" if path.suffix.lower() == ".json" else "yaml"
+        data, _ = parse_definition_text(text, fmt=fmt)
+    except DefinitionError:  # the loader reports the file's real problem with its line
         return None
+    key = data.get("questionnaire") if isinstance(data, dict) else None
     if not isinstance(key, str):
         return None
     if obj is not None:
@@ -547,8 +571,8 @@ def content_validate(files: tuple[Path, ...]) -> None:
     """Check content pack FILES (rules, and every template on every test profile)."""
     for path, pack in _load_packs(files, None):
         console.print(
-            f"[green]ok[/] {path}: {pack.key!r} for {pack.definition.questionnaire!r}, "
-            f"{len(pack.definition.items)} items",
+            f"[green]ok[/] {plain(str(path))}: {pack.key!r} for "
+            f"{pack.definition.questionnaire!r}, {len(pack.definition.items)} items",
             highlight=False,
         )
 
@@ -559,15 +583,18 @@ def content_validate(files: tuple[Path, ...]) -> None:
 def content_import(obj: Context, files: tuple[Path, ...]) -> None:
     """Import content pack FILES; a changed file replaces the pack's current version."""
     from backend.followups import import_pack
+    from backend.followups.content import MAX_CONTENT_BYTES
+    from backend.questionnaire import read_definition_file
+    from backend.storage.limits import StoredValueError
 
     loaded = _load_packs(files, obj)
-    with obj.session() as session:
+    with _nothing_stored_on(StoredValueError), obj.session() as session:
         for path, pack in loaded:
             result = import_pack(
                 pack,
                 session=session,
                 source_name=path.name,
-                source_text=path.read_text(encoding="utf-8"),
+                source_text=read_definition_file(path, max_bytes=MAX_CONTENT_BYTES),
             )
             what = {
                 "created": "imported as version 1",
@@ -591,9 +618,9 @@ def content_list(obj: Context) -> None:
     table = Table("id", "questionnaire", "title", "version", "items", "imported")
     for pack in packs:
         table.add_row(
-            pack.key,
-            pack.questionnaire_key,
-            pack.title,
+            plain(pack.key),
+            plain(pack.questionnaire_key),
+            plain(pack.title),
             str(pack.version),
             str(pack.items),
             pack.imported_at.strftime("%Y-%m-%d %H:%M"),

@@ -17,7 +17,7 @@ from sqlmodel import func, select
 from backend.api.errors import ApiError
 from backend.api.keys import BOT, CHECKER, ENGINE, QUIZ, READER, SCHEDULER
 from backend.api.routes import MARKETING, OPS, READ, Body, RouteTable
-from backend.questionnaire import DefinitionError
+from backend.questionnaire import DefinitionError, decode_text
 from backend.services import questionnaires as qs
 from backend.services import responses as rs
 from backend.storage.engine import session_scope
@@ -184,25 +184,12 @@ class ProblemOut(BaseModel):
 MAX_FILENAME_CHARS = 255
 
 
-def decode_upload(raw: bytes, what: str) -> str:
+def decode_upload(raw: bytes, what: str, name: str) -> str:
     """Decode an uploaded file as UTF-8 (a BOM is dropped), naming the line of a bad byte."""
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise ApiError(400, f"the {what} is UTF-16 text: save it as UTF-8 and upload it again")
     try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise ApiError(
-            400,
-            f"the {what} is not UTF-8 text: line {line}, column {column} has the byte "
-            f"0x{raw[exc.start]:02X}; save the file as UTF-8",
-            problems=[
-                ProblemOut(
-                    line=line, path="(top level)", message=f"not UTF-8 ({exc.reason})"
-                ).model_dump()
-            ],
-        ) from None
+        return decode_text(raw, source=name)
+    except DefinitionError as exc:
+        raise rejected(exc, name, what) from None
 
 
 def upload_name(request: web.Request) -> str:
@@ -220,7 +207,7 @@ def upload_name(request: web.Request) -> str:
 async def read_upload(request: web.Request, what: str) -> tuple[str, str, str]:
     """Return an uploaded file's text, its name for messages (``?filename=``) and format."""
     name = upload_name(request)
-    text_body = decode_upload(await request.read(), what)
+    text_body = decode_upload(await request.read(), what, name)
     fmt = "json" if "json" in request.content_type or name.endswith(".json") else "yaml"
     return text_body, name, fmt
 

@@ -21,8 +21,9 @@ from backend.followups.rules import Rule, parse_rule, rule_dimensions
 from backend.followups.schema import ContentPackDefinition, Item, TestProfile
 from backend.followups.targeting import SegmentView, TraitView, variant_texts
 from backend.followups.templates import compile_template, render, render_context
+from backend.questionnaire import read_definition_file
 from backend.questionnaire.errors import DefinitionError, DefinitionIssue, Path
-from backend.questionnaire.loader import LineMap, parse_definition_text
+from backend.questionnaire.loader import LineMap, parse_definition_text, string_issues
 
 MAX_CONTENT_BYTES = 1_000_000
 
@@ -160,8 +161,8 @@ class _Checker:
                 "no default item: add one with `target: {default: true}` for segments that "
                 "no rule matches",
             )
-        if not self.issues:
-            self.check_templates()
+        # Templates are rendered whatever else is wrong, so one upload shows every problem.
+        self.check_templates()
 
     def check_target(self, item: Item, path: Path) -> None:
         target = item.target
@@ -220,6 +221,9 @@ class _Checker:
                         path, f"template syntax error on template line {exc.lineno}: {exc.message}"
                     )
                     continue
+                except TemplateError as exc:  # nested too deeply to compile
+                    self.add(path, f"template error: {exc}")
+                    continue
                 for label, first_name, segment, own in profiles:
                     context = render_context(
                         first_name=first_name or self.pack.fallback_first_name,
@@ -265,29 +269,29 @@ def load_content(
         raise DefinitionError([issue], source)
     fmt = fmt or ("json" if source and source.lower().endswith(".json") else "yaml")
     try:
-        data, lines = parse_definition_text(text, fmt=fmt)
+        data, lines = parse_definition_text(text, fmt=fmt, check_strings=False)
     except DefinitionError as exc:
         raise DefinitionError(exc.issues, source) from None
-    definition, issues = _shape(data, lines)
+    issues = string_issues(data, lines)
+    definition, shape = _shape(data, lines)
     if definition is None:
-        raise DefinitionError(issues, source)
+        raise DefinitionError(_by_line(issues + shape), source)
     checker = _Checker(definition, lines, dimensions)
     checker.run()
-    if checker.issues:
-        raise DefinitionError(checker.issues, source)
+    if issues or checker.issues:
+        raise DefinitionError(_by_line(issues + checker.issues), source)
     return ContentPack(definition, checker.rules)
+
+
+def _by_line(issues: list[DefinitionIssue]) -> list[DefinitionIssue]:
+    return sorted(issues, key=lambda i: (i.line or 0, i.location))
 
 
 def load_content_file(
     path: FilePath | str, *, dimensions: Collection[str] | None = None
 ) -> ContentPack:
     """Read and validate a content pack file (``.yaml``, ``.yml`` or ``.json``)."""
-    path = FilePath(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        issue = DefinitionIssue((), None, f"cannot read the file: {exc}")
-        raise DefinitionError([issue], str(path)) from None
+    text = read_definition_file(path, max_bytes=MAX_CONTENT_BYTES)
     return load_content(text, source=str(path), dimensions=dimensions)
 
 

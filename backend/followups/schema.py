@@ -16,6 +16,11 @@ from backend.questionnaire.schema import Identifier, QuestionnaireKey
 
 MAX_TEXT = 4096
 MAX_BUTTON_TEXT = 64
+#: Items, variants and extra test profiles of one pack: every template is test-rendered for
+#: every profile at upload, so these bound the upload's work.
+MAX_ITEMS = 200
+MAX_VARIANTS = 10
+MAX_TEST_PROFILES = 20
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -67,7 +72,7 @@ class Variant(Strict):
     id: Identifier
     weight: float = Field(default=1.0, gt=0)
     text: str = Field(min_length=1)
-    buttons: list[Button] | None = None
+    buttons: list[Button] | None = Field(default=None, max_length=8)
 
 
 class Target(Strict):
@@ -87,7 +92,7 @@ class Item(Strict):
     expires_after: Duration | None = None
     text: str | None = Field(default=None, min_length=1)
     buttons: list[Button] = Field(default_factory=list, max_length=8)
-    variants: list[Variant] = Field(default_factory=list)
+    variants: list[Variant] = Field(default_factory=list, max_length=MAX_VARIANTS)
 
 
 class Levels(Strict):
@@ -127,8 +132,8 @@ class ContentPackDefinition(Strict):
     levels: Levels = Levels()
     #: Default of ``expires_after`` for items that do not set it.
     expires_after: Duration = timedelta(days=3)
-    test_profiles: list[TestProfile] = Field(default_factory=list)
-    items: list[Item] = Field(min_length=1)
+    test_profiles: list[TestProfile] = Field(default_factory=list, max_length=MAX_TEST_PROFILES)
+    items: list[Item] = Field(min_length=1, max_length=MAX_ITEMS)
 
     def item(self, item_id: str) -> Item:
         """Return the item with ``item_id`` (KeyError when there is none)."""

@@ -31,6 +31,7 @@ from typing import Any
 from jinja2 import StrictUndefined, Template, TemplateError, nodes
 from jinja2.runtime import Context, LoopContext, Macro
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.visitor import NodeTransformer
 
 from backend.followups.schema import MAX_TEXT
 from backend.followups.targeting import SegmentView
@@ -191,6 +192,25 @@ _BLOCKED_METHODS = frozenset(
 )
 
 
+class _Bounds(NodeTransformer):
+    """Route every loop's iterable through ``_loop_guard`` (so each iteration is counted,
+    whatever the loop runs over) and every ``a ~ b`` through ``_concat`` (so its size is
+    checked before the text is built)."""
+
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        self.generic_visit(node)
+        node.iter = _call("_loop_guard", [node.iter], node.lineno)
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        self.generic_visit(node)
+        return _call("_concat", list(node.nodes), node.lineno)
+
+
+def _call(name: str, args: list[Any], lineno: int) -> nodes.Call:
+    return nodes.Call(nodes.Name(name, "load"), args, [], None, None, lineno=lineno)
+
+
 class BoundedSandbox(SandboxedEnvironment):
     """Jinja2's sandbox with limits on steps, time, value sizes, recursion and output."""
 
@@ -205,19 +225,8 @@ class BoundedSandbox(SandboxedEnvironment):
         self.filters = {name: _bounded_filter(name, fn) for name, fn in self.filters.items()}
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
-        tree = super()._parse(source, name, filename)
-        # Count every loop iteration, whatever the loop runs over.
-        for loop in tree.find_all(nodes.For):
-            loop.iter = nodes.Call(
-                nodes.Name("_loop_guard", "load"), [loop.iter], [], None, None,
-                lineno=loop.lineno,
-            )  # fmt: skip
-        # Check the size of every ``a ~ b`` before the text is built.
-        for concat in list(tree.find_all(nodes.Concat)):
-            call = nodes.Call(nodes.Name("_concat", "load"), list(concat.nodes), [], None, None)
-            concat.__class__ = nodes.Call  # rewritten in place: parents keep their reference
-            concat.__dict__.clear()
-            concat.__dict__.update(call.__dict__)
+        tree = _Bounds().visit(super()._parse(source, name, filename))
+        assert isinstance(tree, nodes.Template)
         return tree
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
@@ -233,7 +242,7 @@ class BoundedSandbox(SandboxedEnvironment):
 
         def bounded(*args: Any, **kwargs: Any) -> str:
             _budget().spend()
-            return _check_value(wrapped(*args, **kwargs))  # type: ignore[no-any-return]
+            return str(_check_value(wrapped(*args, **kwargs)))
 
         return bounded
 

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 Path = tuple[str | int, ...]
+
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """Show control characters (and lone surrogates) as escapes, so a message that quotes a
+    file's content cannot drive the terminal or chat it is shown in."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
 
 
 def format_path(path: Path) -> str:
@@ -15,6 +24,7 @@ def format_path(path: Path) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
+            part = printable(part)[:80]
             out += f".{part}" if out else part
     return out or "(top level)"
 
@@ -32,9 +42,9 @@ class DefinitionIssue:
         return format_path(self.path)
 
     def render(self, source: str | None = None) -> str:
-        where = f"{source}:" if source else ""
+        where = f"{printable(source)}:" if source else ""
         where += f"{self.line}: " if self.line is not None else " "
-        return f"{where}{self.location}: {self.message}"
+        return f"{where}{self.location}: {printable(self.message)}"
 
 
 class DefinitionError(Exception):
@@ -44,5 +54,5 @@ class DefinitionError(Exception):
         self.issues = list(issues)
         self.source = source
         count = len(self.issues)
-        head = f"{source or 'definition'}: {count} problem{'s' if count != 1 else ''}"
+        head = f"{printable(source or 'definition')}: {count} problem{'s' if count != 1 else ''}"
         super().__init__("\n".join([head, *(i.render(source) for i in self.issues)]))

@@ -59,20 +59,21 @@ class _Loader(yaml.SafeLoader):
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()
+        mark: Any = event.start_mark
         if isinstance(event, yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
                 raise yaml.composer.ComposerError(
-                    None, None, f"more than {MAX_ALIASES} aliases (*name)", event.start_mark
+                    None, None, f"more than {MAX_ALIASES} aliases (*name)", mark
                 )
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
                 raise yaml.composer.ComposerError(
-                    None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark
+                    None, None, f"nested more than {MAX_DEPTH} levels deep", mark
                 )
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
@@ -301,19 +302,28 @@ def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def parse_definition_text(text: str, *, fmt: str = "yaml") -> tuple[Any, LineMap]:
+def parse_definition_text(
+    text: str, *, fmt: str = "yaml", check_strings: bool = True
+) -> tuple[Any, LineMap]:
     """Parse ``text`` (``yaml`` or ``json``) and return the data and its line map.
+
+    Parameters
+    ----------
+    check_strings
+        Also reject strings that cannot be stored or shown (see :func:`string_issues`); a
+        caller that collects every problem at once checks them itself.
 
     Raises
     ------
     DefinitionError
-        On a syntax error or a duplicate key, with the line where it was found.
+        On a syntax error, a duplicate key or a limit passed, with the line where it was
+        found.
     """
     if fmt != "json":
         data, lines = _compose(text)
     else:
         data, lines = _parse_json(text)
-    issues = string_issues(data, lines)
+    issues = string_issues(data, lines) if check_strings else []
     if issues:
         raise DefinitionError(issues)
     return data, lines

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from backend.scoring import DimensionReliability, ScoringKey, reliability, score_answers
 from backend.services.questionnaires import current_version, definition_of, get_questionnaire
+from backend.storage.limits import value_problem
 from backend.storage.models import (
     Answer,
     QuestionnaireVersion,
@@ -258,6 +259,12 @@ def _parse_cell(question: Any, raw: str) -> Any:
     return check_value(question, raw.strip())
 
 
+def _external_id_type() -> Any:
+    from backend.storage.models import Respondent
+
+    return Respondent.__table__.c.external_id.type  # type: ignore[attr-defined]
+
+
 def import_responses(
     key: str,
     text: str,
@@ -323,7 +330,10 @@ def import_responses(
                 except (AnswerInvalid, ValueError) as exc:
                     problems.append(f"line {line_no}, column {column}: {raw!r}: {exc}")
             if external is not None:
-                if external in seen_external:
+                problem = value_problem(external, _external_id_type())
+                if problem:
+                    problems.append(f"line {line_no}, column respondent: the id {problem}")
+                elif external in seen_external:
                     problems.append(f"line {line_no}: respondent {external!r} appears twice")
                 seen_external.add(external)
             parsed.append((external, values))

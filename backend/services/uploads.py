@@ -16,7 +16,7 @@ import resource
 import threading
 from collections.abc import Callable, Collection
 from multiprocessing.connection import Connection
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from backend.followups.content import ContentPack, load_content
 from backend.questionnaire import DefinitionError, DefinitionIssue, QuestionnaireDefinition
@@ -156,7 +156,7 @@ class UploadChecker:
                 process.join()
                 process.close()
         if kind == "ok":
-            return value  # type: ignore[no-any-return]
+            return cast(T, value)
         if kind == "memory":
             raise DefinitionError(
                 _issue(

@@ -87,9 +87,9 @@ def _check(
         return
     table = getattr(compiled.statement, "table", None)
     columns = getattr(table, "c", None)
-    if columns is None:
+    if table is None or columns is None:
         return
-    for params in context.compiled_parameters:
+    for params in getattr(context, "compiled_parameters", ()):
         for name, value in params.items():
             if name not in columns:
                 continue  # a WHERE parameter, not a stored value
