@@ -43,6 +43,12 @@ class Context:
             self._engine = make_engine(self.settings.database_url)
         return self._engine
 
+    def close(self) -> None:
+        """Close the database connections the command opened."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
     def migrated_engine(self) -> Engine:
         """Return the engine after bringing the schema up to date (embedded SQLite only)."""
         from backend.storage.migrate import ensure_current, upgrade
@@ -88,6 +94,7 @@ def cli(ctx: click.Context, database_url: str | None) -> None:
     except SettingsError as exc:
         fail(str(exc), code=2)
     ctx.obj = Context(settings)
+    ctx.call_on_close(ctx.obj.close)
 
 
 # --- db ----------------------------------------------------------------------------------

@@ -47,11 +47,21 @@ class DefinitionIssue:
         return f"{where}{self.location}: {printable(self.message)}"
 
 
+#: Problems kept per file: past these, one more issue says how many were left out.
+MAX_ISSUES = 100
+
+
 class DefinitionError(Exception):
-    """A definition was rejected; ``issues`` lists every problem found."""
+    """A definition was rejected; ``issues`` lists every problem found (at most MAX_ISSUES)."""
 
     def __init__(self, issues: Sequence[DefinitionIssue], source: str | None = None) -> None:
         self.issues = list(issues)
+        if len(issues) > MAX_ISSUES + 1:  # + 1: a list capped already is kept as it is
+            self.issues = self.issues[:MAX_ISSUES]
+            more = len(issues) - MAX_ISSUES
+            self.issues.append(
+                DefinitionIssue((), None, f"… and {more:,} more problems not listed")
+            )
         self.source = source
         count = len(self.issues)
         head = f"{printable(source or 'definition')}: {count} problem{'s' if count != 1 else ''}"

@@ -26,7 +26,7 @@ MAX_DEPTH = 40
 #: Alias (``*name``) uses in one YAML file.
 MAX_ALIASES = 500
 #: Nodes (mappings, lists, scalars) once aliases are expanded.
-MAX_NODES = 100_000
+MAX_NODES = 30_000
 #: Characters of all strings once aliases are expanded.
 MAX_EXPANDED_CHARS = 4_000_000
 #: Characters in one string (a text, an id, a template).
@@ -48,14 +48,18 @@ class LineMap:
         return None
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans (only true/false, so ``yes``/``no`` stay strings),
-    a limit on nesting depth and a limit on alias uses."""
+class _LimitPassed(yaml.composer.ComposerError):
+    """The file passed one of the parsing limits."""
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
+
+class _Limited(yaml.composer.Composer):
+    """A composer with limits on nesting depth, alias uses and nodes."""
+
+    def __init__(self) -> None:
+        super().__init__()
         self._depth = 0
         self._aliases = 0
+        self._nodes = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()
@@ -63,14 +67,19 @@ class _Loader(yaml.SafeLoader):
         if isinstance(event, yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
-                raise yaml.composer.ComposerError(
+                raise _LimitPassed(
                     None, None, f"more than {MAX_ALIASES} aliases (*name)", mark
                 )
             return super().compose_node(parent, index)
+        self._nodes += 1
+        if self._nodes > MAX_NODES:
+            raise _LimitPassed(
+                None, None, f"the file has more than {MAX_NODES:,} values", mark
+            )
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                raise yaml.composer.ComposerError(
+                raise _LimitPassed(
                     None, None, f"nested more than {MAX_DEPTH} levels deep", mark
                 )
             return super().compose_node(parent, index)
@@ -78,11 +87,51 @@ class _Loader(yaml.SafeLoader):
             self._depth -= 1
 
 
+class _PureLoader(
+    yaml.reader.Reader,
+    yaml.scanner.Scanner,
+    yaml.parser.Parser,
+    _Limited,
+    yaml.constructor.SafeConstructor,
+    yaml.resolver.Resolver,
+):
+    """The pure-Python parser under the limited composer."""
+
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        _Limited.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+
+
+_Loader: type = _PureLoader
+if yaml.__with_libyaml__:  # libyaml scans ten times faster; composing stays ours, limited
+    from yaml._yaml import CParser  # type: ignore[import-not-found]
+
+    class _FastLoader(
+        _Limited,
+        CParser,
+        yaml.constructor.SafeConstructor,
+        yaml.resolver.Resolver,
+    ):
+        """libyaml's parser (C) under the limited composer (Python)."""
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            _Limited.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+    _Loader = _FastLoader
+
+# YAML 1.2 booleans: only true/false, so ``yes``/``no`` stay strings.
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_Loader.add_implicit_resolver(
+_Loader.add_implicit_resolver(  # type: ignore[attr-defined]
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
 
@@ -93,6 +142,8 @@ class _Budget:
     def __init__(self) -> None:
         self.nodes = 0
         self.chars = 0
+        #: Collections being built: meeting one again means an alias refers to itself.
+        self.open: set[int] = set()
         self.constructor = yaml.constructor.SafeConstructor()
 
     def spend(self, node: yaml.Node) -> None:
@@ -109,9 +160,29 @@ class _Budget:
             )
 
 
+#: Tags a definition may use: plain YAML values. ``!!binary``, ``!!timestamp``, ``!!set``,
+#: ``!!python/...`` and the like are refused rather than turned into something else.
+_SCALAR_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null")
+)
+_COLLECTION_TAGS = frozenset(("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"))
+
+
+def _unknown_tag(node: yaml.Node) -> yaml.constructor.ConstructorError:
+    return yaml.constructor.ConstructorError(
+        None,
+        None,
+        f"the tag {node.tag!r} is not allowed: use plain text, numbers, true/false, lists "
+        "and mappings",
+        node.start_mark,
+    )
+
+
 def _scalar(node: yaml.ScalarNode, budget: _Budget) -> Any:
     if node.tag == "tag:yaml.org,2002:str":
         return node.value
+    if node.tag not in _SCALAR_TAGS:
+        raise _unknown_tag(node)
     try:
         return budget.constructor.construct_object(node, deep=True)
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits
@@ -125,6 +196,29 @@ def _construct(
 ) -> Any:
     budget.spend(node)
     lines.lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.CollectionNode):
+        if node.tag not in _COLLECTION_TAGS:
+            raise _unknown_tag(node)
+        if id(node) in budget.open:
+            raise yaml.constructor.ConstructorError(
+                None, None, "an alias refers to the collection it is in", node.start_mark
+            )
+        budget.open.add(id(node))
+        try:
+            return _construct_collection(node, path, lines, issues, budget)
+        finally:
+            budget.open.discard(id(node))
+    assert isinstance(node, yaml.ScalarNode)
+    return _scalar(node, budget)
+
+
+def _construct_collection(
+    node: yaml.CollectionNode,
+    path: Path,
+    lines: LineMap,
+    issues: list[DefinitionIssue],
+    budget: _Budget,
+) -> Any:
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -148,8 +242,7 @@ def _construct(
             _construct(item, (*path, i), lines, issues, budget)
             for i, item in enumerate(node.value)
         ]
-    assert isinstance(node, yaml.ScalarNode)
-    return _scalar(node, budget)
+    raise AssertionError(f"unknown node {node!r}")
 
 
 def _line_to_change(text: str, index: int) -> int:
@@ -178,6 +271,16 @@ _MISSING = ("expected ',' or '}'", "expected ',' or ']'", "expected ':'", "expec
 
 
 def _yaml_issue(exc: yaml.YAMLError, label: str, text: str = "") -> DefinitionIssue:
+    if isinstance(exc, yaml.reader.ReaderError) and text:
+        position = min(exc.position, len(text))
+        line = text.count("\n", 0, position) + 1
+        column = position - (text.rfind("\n", 0, position) + 1) + 1
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        return DefinitionIssue(
+            (),
+            line,
+            f"{label}: column {column} holds a control character (U+{ord(char):04X}): remove it",
+        )
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -278,6 +381,8 @@ def _json_issue(exc: json.JSONDecodeError) -> DefinitionIssue:
 def _compose(text: str) -> tuple[Any, LineMap]:
     try:
         node = yaml.compose(text, Loader=_Loader)
+    except _LimitPassed as exc:
+        raise DefinitionError([_yaml_issue(exc, "too big", text)]) from None
     except yaml.YAMLError as exc:
         raise DefinitionError([_yaml_issue(exc, "YAML syntax error", text)]) from None
     if node is None:

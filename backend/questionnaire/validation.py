@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from backend.questionnaire import schema as s
-from backend.questionnaire.errors import DefinitionIssue, Path
+from backend.questionnaire.errors import MAX_ISSUES, DefinitionIssue, Path
 from backend.questionnaire.loader import LineMap
 
 LIKERT_POINTS = range(2, 12)
@@ -37,7 +37,7 @@ TITLE_CHARS = 256
 #: Pole names (``high``/``low``) are joined into segment names, stored in 256 characters.
 POLE_CHARS = 32
 #: Questions, options and other counts: enough for any real questionnaire, and bounded.
-MAX_QUESTIONS = 1_000
+MAX_QUESTIONS = 500
 MAX_OPTIONS = 50
 QUESTION_TYPES = ("likert", "single_choice", "multiple_choice", "yes_no", "number", "text")
 
@@ -121,7 +121,12 @@ def shape_issues(data: Any, lines: LineMap) -> tuple[s.QuestionnaireDefinition |
     except ValidationError as exc:
         issues: list[DefinitionIssue] = []
         seen: set[tuple[Path, str]] = set()
-        for error in exc.errors():
+        errors = exc.errors()
+        if len(errors) > MAX_ISSUES:  # name the first ones; hints for thousands take seconds
+            errors = errors[:MAX_ISSUES]
+            more = exc.error_count() - MAX_ISSUES
+            issues.append(DefinitionIssue((), None, f"… and {more:,} more problems not listed"))
+        for error in errors:
             loc = tuple(error["loc"])
             path = _data_path(data, loc)
             if any(part in _TEXT_MEMBERS for part in loc):
