@@ -122,10 +122,20 @@ QUESTIONNAIRE_CASES = [
     Case("utf-16", "questionnaire", QUESTIONNAIRE.encode("utf-16"), "UTF-16"),
     Case("empty", "questionnaire", b"", "the file is empty"),
     Case("only-blank-lines", "questionnaire", b"\n\n   \n", "the file is empty"),
-    Case("raw-nul-byte", "questionnaire", _qset("Hostile", "Hos\x00tile"), "control character (U+0000)",
-         line=2),  # fmt: skip
-    Case("raw-escape", "questionnaire", _qset("Hostile", "Hos\x1b[2Jtile"), "control character (U+001B)",
-         line=2),  # fmt: skip
+    Case(
+        "raw-nul-byte",
+        "questionnaire",
+        _qset("Hostile", "Hos\x00tile"),
+        "control character (U+0000)",
+        line=2,
+    ),
+    Case(
+        "raw-escape",
+        "questionnaire",
+        _qset("Hostile", "Hos\x1b[2Jtile"),
+        "control character (U+001B)",
+        line=2,
+    ),
     Case(
         "escaped-terminal-sequence",
         "questionnaire",
@@ -133,16 +143,25 @@ QUESTIONNAIRE_CASES = [
         "control character (U+001B)",
         line=2,
     ),
-    Case("escaped-nul-title", "questionnaire", _qset("title: Hostile", 'title: "A\\0B"'),
-         "NUL character", line=2),  # fmt: skip
+    Case(
+        "escaped-nul-title",
+        "questionnaire",
+        _qset("title: Hostile", 'title: "A\\0B"'),
+        "NUL character",
+        line=2,
+    ),
     Case(
         "escaped-bell",
         "questionnaire",
         _qset("text: I like tests.", 'text: "Ring \\a"'),
         "control character (U+0007)",
     ),
-    Case("c1-control", "questionnaire", _qset("title: Hostile", 'title: "A\\x9bB"'),
-         "control character (U+009B)"),  # fmt: skip
+    Case(
+        "c1-control",
+        "questionnaire",
+        _qset("title: Hostile", 'title: "A\\x9bB"'),
+        "control character (U+009B)",
+    ),
     Case(
         "yaml-lone-surrogate",
         "questionnaire",
@@ -150,24 +169,36 @@ QUESTIONNAIRE_CASES = [
         "Unicode",  # libyaml: "invalid Unicode character escape code"; else "lone surrogate"
         line=2,
     ),
-    Case("json-lone-surrogate", "questionnaire",
-         _q('{"id": "hostile", "title": "\\ud800", "sections": []}'), "lone surrogate"),  # fmt: skip
+    Case(
+        "json-lone-surrogate",
+        "questionnaire",
+        _q('{"id": "hostile", "title": "\\ud800", "sections": []}'),
+        "lone surrogate",
+    ),
     Case(
         "json-reversed-surrogates",
         "questionnaire",
         _q('{"id": "hostile", "title": "\\udc00\\ud800", "sections": []}'),
         "lone surrogate",
     ),
-    Case("json-nul", "questionnaire", _q('{"id": "hostile", "title": "a\\u0000b", "sections": []}'),
-         "NUL character"),  # fmt: skip
+    Case(
+        "json-nul",
+        "questionnaire",
+        _q('{"id": "hostile", "title": "a\\u0000b", "sections": []}'),
+        "NUL character",
+    ),
     Case(
         "json-terminal-sequence",
         "questionnaire",
         _q('{"id": "hostile", "title": "\\u001b[2J", "sections": []}'),
         "control character",
     ),
-    Case("control-in-key", "questionnaire", _qset("title: Hostile", 'title: Hostile\n"\\e]0;x": 1'),
-         "a key contains"),  # fmt: skip
+    Case(
+        "control-in-key",
+        "questionnaire",
+        _qset("title: Hostile", 'title: Hostile\n"\\e]0;x": 1'),
+        "a key contains",
+    ),
     # --- bombs ---------------------------------------------------------------------------
     Case("billion-laughs", "questionnaire", _q(_laughs()), "expands to more than"),
     Case(
@@ -176,32 +207,52 @@ QUESTIONNAIRE_CASES = [
         _q("a: &a " + "x" * 90_000 + "\nb: [" + ", ".join(["*a"] * 200) + "]\n"),
         "expands to more than 4,000,000 characters",
     ),
-    Case("many-aliases", "questionnaire", _q("a: &a x\nb: [" + ", ".join(["*a"] * 600) + "]\n"),
-         "more than 500 aliases"),  # fmt: skip
+    Case(
+        "many-aliases",
+        "questionnaire",
+        _q("a: &a x\nb: [" + ", ".join(["*a"] * 600) + "]\n"),
+        "more than 500 aliases",
+    ),
     Case("alias-as-key", "questionnaire", _q("a: &a [1, 2]\n? *a\n: x\n"), "a key is a list"),
     Case("merge-key-bomb", "questionnaire", _q(_laughs(4) + "x:\n  <<: *d\n"), "merge"),
     Case("recursive-alias", "questionnaire", _q("a: &a [*a]\n"), "YAML"),
     # --- depth ---------------------------------------------------------------------------
     Case("deep-flow-yaml", "questionnaire", _q("a: " + "[" * 10_000 + "]" * 10_000), "nest"),
     Case("deep-block-yaml", "questionnaire", _q(_deep_block(100)), "nested more than 40"),
-    Case("deep-json-arrays", "questionnaire", _q('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}"),
-         "nested more than 40"),  # fmt: skip
-    Case("deep-json-objects", "questionnaire", _q('{"a": ' * 5_000 + "1" + "}" * 5_000),
-         "nested more than 40"),  # fmt: skip
+    Case(
+        "deep-json-arrays",
+        "questionnaire",
+        _q('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+        "nested more than 40",
+    ),
+    Case(
+        "deep-json-objects",
+        "questionnaire",
+        _q('{"a": ' * 5_000 + "1" + "}" * 5_000),
+        "nested more than 40",
+    ),
     Case(
         "deep-condition",
         "questionnaire",
         _qset(
             "type: single_choice",
-            "type: single_choice\n        when: " + "{not: " * 45 + "{question: q1, answered: true}"
+            "type: single_choice\n        when: "
+            + "{not: " * 45
+            + "{question: q1, answered: true}"
             + "}" * 45,
         ),
         "nested more than 40",
     ),
     # --- huge counts ---------------------------------------------------------------------
-    Case("ten-thousand-questions", "questionnaire", _q(_questions(10_001)),
-         "more than 30,000 values"),  # fmt: skip
-    Case("six-hundred-questions", "questionnaire", _q(_questions(600)), "600 questions; at most 500"),
+    Case(
+        "ten-thousand-questions",
+        "questionnaire",
+        _q(_questions(10_001)),
+        "more than 30,000 values",
+    ),
+    Case(
+        "six-hundred-questions", "questionnaire", _q(_questions(600)), "600 questions; at most 500"
+    ),
     Case(
         "two-hundred-options",
         "questionnaire",
@@ -211,8 +262,12 @@ QUESTIONNAIRE_CASES = [
         ),
         "200 options; at most 50",
     ),
-    Case("hundred-thousand-items", "questionnaire", _q("languages: [" + "en, " * 100_000 + "en]\n"),
-         "more than 30,000 values"),  # fmt: skip
+    Case(
+        "hundred-thousand-items",
+        "questionnaire",
+        _q("languages: [" + "en, " * 100_000 + "en]\n"),
+        "more than 30,000 values",
+    ),
     Case(
         "five-thousand-unknown-keys",
         "questionnaire",
@@ -220,11 +275,19 @@ QUESTIONNAIRE_CASES = [
         "more problems not listed",
     ),
     # --- numbers -------------------------------------------------------------------------
-    Case("yaml-huge-integer", "questionnaire", _qset("type: likert", "type: likert\n        points: "
-         + "9" * 5_000), "cannot read the value"),  # fmt: skip
+    Case(
+        "yaml-huge-integer",
+        "questionnaire",
+        _qset("type: likert", "type: likert\n        points: " + "9" * 5_000),
+        "cannot read the value",
+    ),
     Case("json-huge-integer", "questionnaire", _q('{"id": ' + "9" * 5_000 + "}"), "JSON error"),
-    Case("infinite-points", "questionnaire", _qset("type: likert", "type: likert\n        points: .inf"),
-         "finite number"),  # fmt: skip
+    Case(
+        "infinite-points",
+        "questionnaire",
+        _qset("type: likert", "type: likert\n        points: .inf"),
+        "finite number",
+    ),
     Case(
         "nan-bound",
         "questionnaire",
@@ -232,39 +295,78 @@ QUESTIONNAIRE_CASES = [
         "finite number",
     ),
     # --- texts Telegram cannot send, values the database cannot hold ----------------------
-    Case("twenty-thousand-char-question", "questionnaire",
-         _qset("text: I like tests.", "text: " + "x" * 20_000),
-         "once formatted for Telegram", line=8),  # fmt: skip
-    Case("escaping-grows-past-limit", "questionnaire",
-         _qset("text: I like tests.", "text: '" + "&" * 3_900 + "'"),
-         "once formatted for Telegram"),  # fmt: skip
-    Case("five-thousand-char-title", "questionnaire", _qset("title: Hostile", "title: " + "T" * 5_000),
-         "the title is 5,000 characters; at most 256", line=2),  # fmt: skip
-    Case("long-option-button", "questionnaire", _qset("{id: a, text: A}", "{id: a, text: " + "A" * 100
-         + "}"), "the button text is 100 characters"),  # fmt: skip
+    Case(
+        "twenty-thousand-char-question",
+        "questionnaire",
+        _qset("text: I like tests.", "text: " + "x" * 20_000),
+        "once formatted for Telegram",
+        line=8,
+    ),
+    Case(
+        "escaping-grows-past-limit",
+        "questionnaire",
+        _qset("text: I like tests.", "text: '" + "&" * 3_900 + "'"),
+        "once formatted for Telegram",
+    ),
+    Case(
+        "five-thousand-char-title",
+        "questionnaire",
+        _qset("title: Hostile", "title: " + "T" * 5_000),
+        "the title is 5,000 characters; at most 256",
+        line=2,
+    ),
+    Case(
+        "long-option-button",
+        "questionnaire",
+        _qset("{id: a, text: A}", "{id: a, text: " + "A" * 100 + "}"),
+        "the button text is 100 characters",
+    ),
     Case(
         "long-likert-label",
         "questionnaire",
-        _qset("type: likert", "type: likert\n        points: 2\n        labels: [" + "L" * 80 + ", R]"),
+        _qset(
+            "type: likert",
+            "type: likert\n        points: 2\n        labels: [" + "L" * 80 + ", R]",
+        ),
         "the button text is 80 characters",
     ),
     Case(
         "long-yes-label",
         "questionnaire",
-        _qset("type: single_choice\n        text: Pick one.\n        options:\n"
-              "          - {id: a, text: A}\n          - {id: b, text: B}\n",
-              "type: yes_no\n        text: Pick one.\n        yes_label: " + "Y" * 70 + "\n"),
+        _qset(
+            "type: single_choice\n        text: Pick one.\n        options:\n"
+            "          - {id: a, text: A}\n          - {id: b, text: B}\n",
+            "type: yes_no\n        text: Pick one.\n        yes_label: " + "Y" * 70 + "\n",
+        ),
         "the button text is 70 characters",
-    ),  # fmt: skip
-    Case("long-band-text", "questionnaire", _qset("text: Low.", "text: " + "b" * 5_000),
-         "the band text would be 5,000 characters"),  # fmt: skip
-    Case("long-outro", "questionnaire", _qset("title: Hostile", "title: Hostile\noutro: " + "o" * 5_000),
-         "the closing text"),  # fmt: skip
-    Case("long-intro", "questionnaire", _qset("title: Hostile", "title: Hostile\nintro: " + "i" * 5_000),
-         "the introduction message"),  # fmt: skip
-    Case("long-pole-name", "questionnaire", _qset("high: Keen", "high: " + "K" * 100),
-         "high is 100 characters"),  # fmt: skip
-    Case("long-id", "questionnaire", _qset("id: q1", "id: q" + "1" * 200), "at most 32 characters"),
+    ),
+    Case(
+        "long-band-text",
+        "questionnaire",
+        _qset("text: Low.", "text: " + "b" * 5_000),
+        "the band text would be 5,000 characters",
+    ),
+    Case(
+        "long-outro",
+        "questionnaire",
+        _qset("title: Hostile", "title: Hostile\noutro: " + "o" * 5_000),
+        "the closing text",
+    ),
+    Case(
+        "long-intro",
+        "questionnaire",
+        _qset("title: Hostile", "title: Hostile\nintro: " + "i" * 5_000),
+        "the introduction message",
+    ),
+    Case(
+        "long-pole-name",
+        "questionnaire",
+        _qset("high: Keen", "high: " + "K" * 100),
+        "high is 100 characters",
+    ),
+    Case(
+        "long-id", "questionnaire", _qset("id: q1", "id: q" + "1" * 200), "at most 32 characters"
+    ),
     Case(
         "huge-string",
         "questionnaire",
@@ -272,79 +374,184 @@ QUESTIONNAIRE_CASES = [
         "at most 100,000",
     ),
     # --- syntax and structure --------------------------------------------------------------
-    Case("python-object-tag", "questionnaire",
-         _q('!!python/object/apply:os.system ["echo pwned"]\n'), "is not allowed"),  # fmt: skip
-    Case("binary-title", "questionnaire", _qset("title: Hostile", "title: !!binary aGVsbG8="),
-         "is not allowed"),  # fmt: skip
-    Case("missing-brace", "questionnaire", _qset("title: Hostile", "title: {en: Hostile"),
-         "expected ',' or '}'", line=2),  # fmt: skip
-    Case("json-missing-comma", "questionnaire", _q('{\n  "id": "hostile"\n  "title": "x"\n}\n'),
-         "Expecting ',' delimiter", line=2),  # fmt: skip
+    Case(
+        "python-object-tag",
+        "questionnaire",
+        _q('!!python/object/apply:os.system ["echo pwned"]\n'),
+        "is not allowed",
+    ),
+    Case(
+        "binary-title",
+        "questionnaire",
+        _qset("title: Hostile", "title: !!binary aGVsbG8="),
+        "is not allowed",
+    ),
+    Case(
+        "missing-brace",
+        "questionnaire",
+        _qset("title: Hostile", "title: {en: Hostile"),
+        "expected ',' or '}'",
+        line=2,
+    ),
+    Case(
+        "json-missing-comma",
+        "questionnaire",
+        _q('{\n  "id": "hostile"\n  "title": "x"\n}\n'),
+        "Expecting ',' delimiter",
+        line=2,
+    ),
     Case("top-level-list", "questionnaire", _q("- a\n- b\n"), "a definition is a mapping"),
     Case("tab-indentation", "questionnaire", _qset("      - id: q1", "\t- id: q1"), "YAML syntax"),
-    Case("two-documents", "questionnaire", _q(QUESTIONNAIRE + "---\nid: other\n"), "single document"),
-    Case("duplicate-keys", "questionnaire", _qset("title: Hostile", "title: Hostile\ntitle: Again"),
-         "duplicate key 'title'", line=3),  # fmt: skip
+    Case(
+        "two-documents", "questionnaire", _q(QUESTIONNAIRE + "---\nid: other\n"), "single document"
+    ),
+    Case(
+        "duplicate-keys",
+        "questionnaire",
+        _qset("title: Hostile", "title: Hostile\ntitle: Again"),
+        "duplicate key 'title'",
+        line=3,
+    ),
     Case("four-mistakes", "questionnaire", _four_mistakes(), "unknown key 'txet'"),
 ]
 
 CONTENT_CASES = [
     Case("content-oversize", "content", _q(CONTENT + "#" * 1_100_000), "over 1,000,000 bytes"),
-    Case("content-latin-1", "content", _cset("title: Pack", "title: P\xe4ck").replace(
-         b"P\xc3\xa4ck", b"P\xe4ck"), "not UTF-8", line=3),  # fmt: skip
+    Case(
+        "content-latin-1",
+        "content",
+        _cset("title: Pack", "title: P\xe4ck").replace(b"P\xc3\xa4ck", b"P\xe4ck"),
+        "not UTF-8",
+        line=3,
+    ),
     Case("content-billion-laughs", "content", _q(_laughs()), "expands to more than"),
-    Case("content-deep-json", "content", _q('{"a": ' + "[" * 50_000 + "]" * 50_000 + "}"),
-         "nested more than 40"),  # fmt: skip
-    Case("content-lone-surrogate", "content", _cset("title: Pack", 'title: "\\udfff"'),
-         "Unicode"),  # fmt: skip
-    Case("content-terminal-sequence", "content", _template("Hi \x1b[2J{{ first_name }}"),
-         "control character"),  # fmt: skip
-    Case("content-long-title", "content", _cset("title: Pack", "title: " + "T" * 5_000),
-         "at most 256 characters"),  # fmt: skip
+    Case(
+        "content-deep-json",
+        "content",
+        _q('{"a": ' + "[" * 50_000 + "]" * 50_000 + "}"),
+        "nested more than 40",
+    ),
+    Case("content-lone-surrogate", "content", _cset("title: Pack", 'title: "\\udfff"'), "Unicode"),
+    Case(
+        "content-terminal-sequence",
+        "content",
+        _template("Hi \x1b[2J{{ first_name }}"),
+        "control character",
+    ),
+    Case(
+        "content-long-title",
+        "content",
+        _cset("title: Pack", "title: " + "T" * 5_000),
+        "at most 256 characters",
+    ),
     Case(
         "content-three-hundred-items",
         "content",
-        _q(CONTENT + "".join(f"  - {{id: i{i}, target: {{default: true}}, text: x}}\n"
-                             for i in range(300))),
+        _q(
+            CONTENT
+            + "".join(
+                f"  - {{id: i{i}, target: {{default: true}}, text: x}}\n" for i in range(300)
+            )
+        ),
         "at most 200 items",
-    ),  # fmt: skip
-    Case("content-long-button", "content", _cset('    text: "Hi {{ first_name }}"',
-         '    text: "Hi"\n    buttons: [{text: ' + "B" * 100 + ", url: 'https://example.com'}]"),
-         "at most 64 characters"),  # fmt: skip
+    ),
+    Case(
+        "content-long-button",
+        "content",
+        _cset(
+            '    text: "Hi {{ first_name }}"',
+            '    text: "Hi"\n    buttons: [{text: ' + "B" * 100 + ", url: 'https://example.com'}]",
+        ),
+        "at most 64 characters",
+    ),
     # --- templates -------------------------------------------------------------------------
-    Case("nested-range-loops", "content", _template(
-        "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"),
-        "too large"),  # fmt: skip
-    Case("range-billion", "content", _template("{% for i in range(10**9) %}{% endfor %}x"),
-         "too large"),  # fmt: skip
-    Case("nested-loops-over-strings", "content", _template(
-        "{% set s = 'x' * 1000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}x"),
-        "steps"),  # fmt: skip
-    Case("recursive-macro", "content", _template(
-        "{% macro m(n) %}{{ m(n) }}{% endmacro %}{{ m(1) }}"), "nest more than 20"),  # fmt: skip
-    Case("recursive-loop", "content", _template(
-        "{% for x in [[1]] recursive %}{{ loop([x]) }}{% endfor %}"), "nest more than 20"),  # fmt: skip
+    Case(
+        "nested-range-loops",
+        "content",
+        _template(
+            "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"
+        ),
+        "too large",
+    ),
+    Case(
+        "range-billion",
+        "content",
+        _template("{% for i in range(10**9) %}{% endfor %}x"),
+        "too large",
+    ),
+    Case(
+        "nested-loops-over-strings",
+        "content",
+        _template(
+            "{% set s = 'x' * 1000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}x"
+        ),
+        "steps",
+    ),
+    Case(
+        "recursive-macro",
+        "content",
+        _template("{% macro m(n) %}{{ m(n) }}{% endmacro %}{{ m(1) }}"),
+        "nest more than 20",
+    ),
+    Case(
+        "recursive-loop",
+        "content",
+        _template("{% for x in [[1]] recursive %}{{ loop([x]) }}{% endfor %}"),
+        "nest more than 20",
+    ),
     Case("gigabyte-string", "content", _template("{{ 'x' * 10**9 }}"), "repeating a value"),
     Case("huge-power", "content", _template("{{ 9 ** 99999 }}"), "too large"),
     Case("center-billion", "content", _template("{{ 'x' | center(10**9) }}"), "too large"),
     Case("ljust-method", "content", _template("{{ 'x'.ljust(10**9) }}"), "ljust"),
     Case("percent-width", "content", _template("{{ '%999999999s' % 'x' }}"), "format width"),
-    Case("format-filter-width", "content", _template("{{ '%999999999s' | format('x') }}"),
-         "format width"),  # fmt: skip
-    Case("str-format-width", "content", _template("{{ '{:>999999999}'.format('x') }}"),
-         "format width"),  # fmt: skip
-    Case("replace-blowup", "content", _template("{{ ('x' * 10000) | replace('', 'y' * 10000) }}"),
-         "replace would build"),  # fmt: skip
-    Case("indent-blowup", "content", _template("{{ ('x\n' * 5000) | indent(10000) }}"),
-         "indent would build"),  # fmt: skip
-    Case("concat-doubling", "content", _template(
-        "{% set a = 'x' * 10000 %}{% set b = a ~ a ~ a %}{{ b }}"), "~ builds"),  # fmt: skip
-    Case("output-flood", "content", _template("{% for i in range(10000) %}xxxxxxxxxx{% endfor %}"),
-         "renders more than"),  # fmt: skip
-    Case("deep-parentheses", "content", _template("{{ " + "(" * 5_000 + "1" + ")" * 5_000 + " }}"),
-         "nests too deeply"),  # fmt: skip
-    Case("class-escape", "content", _template("{{ ''.__class__.__mro__[1].__subclasses__() }}"),
-         "unsafe"),  # fmt: skip
+    Case(
+        "format-filter-width",
+        "content",
+        _template("{{ '%999999999s' | format('x') }}"),
+        "format width",
+    ),
+    Case(
+        "str-format-width",
+        "content",
+        _template("{{ '{:>999999999}'.format('x') }}"),
+        "format width",
+    ),
+    Case(
+        "replace-blowup",
+        "content",
+        _template("{{ ('x' * 10000) | replace('', 'y' * 10000) }}"),
+        "replace would build",
+    ),
+    Case(
+        "indent-blowup",
+        "content",
+        _template("{{ ('x\n' * 5000) | indent(10000) }}"),
+        "indent would build",
+    ),
+    Case(
+        "concat-doubling",
+        "content",
+        _template("{% set a = 'x' * 10000 %}{% set b = a ~ a ~ a %}{{ b }}"),
+        "~ builds",
+    ),
+    Case(
+        "output-flood",
+        "content",
+        _template("{% for i in range(10000) %}xxxxxxxxxx{% endfor %}"),
+        "renders more than",
+    ),
+    Case(
+        "deep-parentheses",
+        "content",
+        _template("{{ " + "(" * 5_000 + "1" + ")" * 5_000 + " }}"),
+        "nests too deeply",
+    ),
+    Case(
+        "class-escape",
+        "content",
+        _template("{{ ''.__class__.__mro__[1].__subclasses__() }}"),
+        "unsafe",
+    ),
     Case("globals-escape", "content", _template("{{ cycler.__init__.__globals__.os }}"), "unsafe"),
     Case("lipsum-removed", "content", _template("{{ lipsum(10000) }}"), "'lipsum' is undefined"),
     Case("undefined-name", "content", _template("Hi {{ nobody }}"), "'nobody' is undefined"),

@@ -139,7 +139,7 @@ async def _upload_watching_health(
             response = await client.get("/healthz")
             assert response.status == 200
             slowest = max(slowest, time.perf_counter() - started)
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.05)
 
     watcher = asyncio.create_task(watch())
     try:
