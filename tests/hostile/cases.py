@@ -104,7 +104,7 @@ def _deep_block(levels: int) -> str:
 def _four_mistakes() -> bytes:
     text = QUESTIONNAIRE.replace("text: I like tests.", "text: I like tests.\n        txet: typo")
     text = text.replace("items: [{question: q1}]", "items: [{question: q9}]")
-    text = text.replace("{up_to: 50, label: low", "{up_to: 150, label: low")
+    text = text.replace("{up_to: 100, label: high", "{up_to: 100, label: low")
     text = text.replace("{id: b, text: B}", "{id: a, text: B}")
     return text.encode()
 
