@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import Engine
 
+from backend.api.edges import strict_input_middleware
 from backend.api.errors import Handler, error_middleware, json_error
 from backend.api.keys import BOT, ENGINE, QUIZ, READER, ROLE, SCHEDULER, SETTINGS
 from backend.api.marketing import RECLUSTERS  # importing it registers its routes
@@ -107,7 +108,8 @@ def create_app(
 ) -> web.Application:
     """Build the HTTP application around already-open resources."""
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY_BYTES
+        middlewares=[error_middleware, strict_input_middleware, auth_middleware],
+        client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS] = settings
     app[ENGINE] = engine

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlmodel import func, select
 
+from backend.api.edges import path_int, path_key
 from backend.api.errors import ApiError
 from backend.api.keys import BOT, ENGINE, QUIZ, READER, SCHEDULER
 from backend.api.routes import MARKETING, OPS, READ, Body, RouteTable
@@ -290,7 +291,7 @@ def _detail(key: str, engine: Any) -> QuestionnaireDetail:
     statuses={404: "no such questionnaire"},
 )
 async def get_questionnaire(request: web.Request) -> web.Response:
-    return ok(await in_thread(_detail, request.match_info["key"], request.app[ENGINE]))
+    return ok(await in_thread(_detail, path_key(request), request.app[ENGINE]))
 
 
 @routes.route(
@@ -303,7 +304,7 @@ async def get_questionnaire(request: web.Request) -> web.Response:
     statuses={404: "no such questionnaire"},
 )
 async def archive_questionnaire(request: web.Request) -> web.Response:
-    key = request.match_info["key"]
+    key = path_key(request)
 
     def work() -> QuestionnaireOut:
         with session_scope(request.app[ENGINE]) as session:
@@ -331,7 +332,7 @@ async def archive_questionnaire(request: web.Request) -> web.Response:
     statuses={404: "no such questionnaire"},
 )
 async def export_responses(request: web.Request) -> web.StreamResponse:
-    key = request.match_info["key"]
+    key = path_key(request)
     rows = rs.export_responses(key, engine=request.app[READER])
     try:
         return await stream_csv(request, f"{key}-responses.csv", rows)
@@ -357,7 +358,7 @@ class ImportedOut(BaseModel):
     },
 )
 async def import_responses(request: web.Request) -> web.Response:
-    key = request.match_info["key"]
+    key = path_key(request)
     raw = await request.read()
     try:
         body = raw.decode("utf-8-sig")
@@ -392,10 +393,7 @@ class RespondentOut(RespondentPublic):
 
 
 def _respondent_id(request: web.Request) -> int:
-    raw = request.match_info["respondent_id"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise ApiError(400, f"respondent id must be a number, got {raw[:40]!r}")
-    return int(raw)
+    return path_int(request, "respondent_id")
 
 
 @routes.route(

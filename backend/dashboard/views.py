@@ -413,7 +413,7 @@ async def _segments_page(
     )
 
 
-@routes.post("/dashboard/segments/{key}/{segment_id:\\d+}")
+@routes.post("/dashboard/segments/{key}/{segment_id:[0-9]{1,18}}")
 @page(writes=True)
 async def rename(request: web.Request) -> web.StreamResponse:
     key = request.match_info["key"]
