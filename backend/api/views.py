@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlmodel import func, select
 
-from backend.api.edges import path_int, path_key
+from backend.api.edges import path_int, path_key, query_int
 from backend.api.errors import ApiError
 from backend.api.keys import BOT, ENGINE, QUIZ, READER, SCHEDULER
 from backend.api.routes import MARKETING, OPS, READ, Body, RouteTable
@@ -43,17 +43,19 @@ CSV_ROWS_PER_CHUNK = 1_000
 
 
 async def stream_csv(
-    request: web.Request, filename: str, rows: Iterator[Sequence[Any]]
+    request: web.Request, filename: str, rows: Iterator[Sequence[Any]], *, raw: bool = False
 ) -> web.StreamResponse:
     """Send ``rows`` as a CSV download while they are read, chunk by chunk off the loop.
 
-    The first chunk is read before anything is sent, so an error there (an unknown
-    questionnaire) can still become a proper error response.
+    Cells a spreadsheet would run as formulas are neutralised unless ``raw``. The first
+    chunk is read before anything is sent, so an error there (an unknown questionnaire) can
+    still become a proper error response.
     """
 
     def chunk() -> bytes:
         out = io.StringIO()
-        csv.writer(out).writerows(itertools.islice(rows, CSV_ROWS_PER_CHUNK))
+        batch = itertools.islice(rows, CSV_ROWS_PER_CHUNK)
+        csv.writer(out).writerows(batch if raw else map(rs.neutralise_row, batch))
         return out.getvalue().encode()
 
     try:
@@ -329,13 +331,21 @@ async def archive_questionnaire(request: web.Request) -> web.Response:
     roles=READ,
     response={"type": "string"},
     response_media_type="text/csv",
-    statuses={404: "no such questionnaire"},
+    query={
+        "raw": (
+            "integer",
+            "1: cells exactly as stored; by default text starting with = + - @ tab or CR "
+            "gets a leading ' so spreadsheets do not run it as a formula",
+        )
+    },
+    statuses={400: "bad raw flag", 404: "no such questionnaire"},
 )
 async def export_responses(request: web.Request) -> web.StreamResponse:
     key = path_key(request)
+    raw = query_int(request, "raw", default=0, low=0, high=1) == 1
     rows = rs.export_responses(key, engine=request.app[READER])
     try:
-        return await stream_csv(request, f"{key}-responses.csv", rows)
+        return await stream_csv(request, f"{key}-responses.csv", rows, raw=raw)
     except qs.QuestionnaireNotFound as exc:
         raise ApiError(404, str(exc.args[0])) from None
 
