@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from enum import StrEnum
 from pathlib import Path
@@ -56,6 +57,11 @@ class Settings(BaseSettings):
     callback_secret: SecretStr | None = Field(
         default=None,
         description="Key that signs button data; default: derived from the bot token.",
+    )
+    erasure_secret: SecretStr | None = Field(
+        default=None,
+        description="Key of the hashes that recognise erased users' late updates; default: "
+        "derived from the callback secret or the bot token.",
     )
     webhook_url: str | None = Field(
         default=None, description="Public HTTPS URL Telegram posts updates to; unset polls."
@@ -152,6 +158,12 @@ class Settings(BaseSettings):
             return None
         path = self.database_url.split(":///", 1)[1] if ":///" in self.database_url else ""
         return Path(path) if path and path != ":memory:" else None
+
+    def erasure_key(self) -> bytes:
+        """The key of the erasure tombstones' hashes: every instance derives the same one."""
+        secret = self.erasure_secret or self.callback_secret or self.bot_token
+        material = secret.get_secret_value().encode() if secret is not None else b""
+        return hmac.new(b"psychograph-erasure-v1", material, hashlib.sha256).digest()
 
     def role_for(self, token: str) -> Role | None:
         """Return the role of an API token, comparing every known token in constant time."""

@@ -114,7 +114,7 @@ def create_app(
     app[SETTINGS] = settings
     app[ENGINE] = engine
     app[READER] = make_reader(engine)
-    app[QUIZ] = quiz or QuizService(engine)
+    app[QUIZ] = quiz or QuizService(engine, erasure_key=settings.erasure_key())
     app[BOT] = bot
     app[SCHEDULER] = scheduler
     app[RECLUSTERS] = {}

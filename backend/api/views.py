@@ -16,10 +16,11 @@ from sqlmodel import func, select
 
 from backend.api.edges import path_int, path_key, query_int
 from backend.api.errors import ApiError
-from backend.api.keys import BOT, ENGINE, QUIZ, READER, SCHEDULER
+from backend.api.keys import BOT, ENGINE, QUIZ, READER, SCHEDULER, SETTINGS
 from backend.api.routes import MARKETING, OPS, READ, Body, RouteTable
 from backend.questionnaire import DefinitionError, load_definition
 from backend.services import questionnaires as qs
+from backend.services import quiz as quiz_service
 from backend.services import responses as rs
 from backend.storage.engine import session_scope
 from backend.storage.models import (
@@ -454,12 +455,14 @@ class ErasedOut(BaseModel):
 async def erase_respondent(request: web.Request) -> web.Response:
     respondent_id = _respondent_id(request)
 
+    key = request.app[SETTINGS].erasure_key()
+
     def work() -> None:
         with session_scope(request.app[ENGINE]) as session:
             respondent = session.get(Respondent, respondent_id)
             if respondent is None:
                 raise ApiError(404, f"no respondent with id {respondent_id}")
-            session.delete(respondent)
+            quiz_service.erase_respondent(session, respondent, key=key)
 
     await in_thread(work)
     return ok(ErasedOut(erased=respondent_id))
