@@ -84,6 +84,17 @@ class Settings(BaseSettings):
     dispatch_interval_seconds: float = Field(
         default=10.0, gt=0, description="How often the follow-up dispatcher looks for due items."
     )
+    dashboard_session_hours: float = Field(
+        default=8.0,
+        gt=0,
+        le=24 * 30,
+        description="How long a dashboard sign-in lasts before the browser must sign in again.",
+    )
+    trust_forwarded_proto: bool = Field(
+        default=False,
+        description="Believe the proxy's X-Forwarded-Proto: https marks the dashboard cookie "
+        "Secure. Only behind a proxy that sets the header itself.",
+    )
     http_host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to.")
     http_port: int = Field(default=8080, ge=1, le=65535, description="Port of the HTTP server.")
     log_format: str = Field(default="text", pattern="^(text|json)$", description="text or json.")
@@ -170,7 +181,8 @@ class Settings(BaseSettings):
         found: Role | None = None
         for known, role in self.api_tokens.items():
             if hmac.compare_digest(known.encode(), token.encode()):
-                found = role
+                # Settings built with model_copy skip validation: a role may be plain text.
+                found = Role(role)
         return found
 
 
