@@ -58,6 +58,16 @@ _UPDATE_ANSWER = update(Answer).where(
     col(Answer.session_id) == bindparam("b_session_id"),
     col(Answer.question_id) == bindparam("b_question_id"),
 )
+#: Record that a step reached the respondent, unless the session moved on meanwhile.
+_MARK_SHOWN = (
+    update(QuizSession)
+    .where(
+        col(QuizSession.id) == bindparam("b_session_id"),
+        col(QuizSession.status) == SessionStatus.ACTIVE,
+        func.coalesce(col(QuizSession.cursor), "") == bindparam("b_shown"),
+    )
+    .values(shown=bindparam("b_shown"))
+)
 
 
 def erasure_hash(key: bytes, telegram_user_id: int) -> str:
@@ -140,6 +150,14 @@ class Step:
     #: The question just answered (or skipped) to reach this step, and the stored value.
     answered_question: str | None = None
     answered_value: Any = None
+
+    @property
+    def marker(self) -> str | None:
+        """What ``QuizSession.shown`` holds once this step reached the respondent: the
+        question's id, ``""`` for the intro, None for a result (nothing to resume)."""
+        if self.kind == "question" and self.question is not None:
+            return self.question.id
+        return "" if self.kind == "intro" else None
 
 
 #: Called when a session completes, inside its transaction: returns the segment, if any.
@@ -462,6 +480,12 @@ class QuizService:
             quiz = self._latest_active(session, respondent)
             if quiz is None:
                 return None
+            if _undelivered(quiz):
+                # Their current question never reached them (a crash after storing the
+                # previous answer): this text cannot be its answer. Show it again.
+                step = self._step(session, quiz, user)
+                step.notice = "Here is where you are in the quiz:"
+                return step
             definition = self._definition(session, quiz)
             if quiz.cursor is None:
                 raise AnswerInvalid("Press “Begin” above to start the quiz.")
@@ -507,6 +531,30 @@ class QuizService:
             if action == "back":
                 return self._back(session, quiz, definition, question, user)
             raise StaleAction("This button is not valid.")
+
+    # -- delivery -------------------------------------------------------------------------
+
+    def mark_shown(self, session_id: int, marker: str) -> None:
+        """Record that the step ``marker`` (see :attr:`Step.marker`) reached the respondent."""
+        with session_scope(self.engine) as session:
+            session.execute(_MARK_SHOWN, {"b_session_id": session_id, "b_shown": marker})
+
+    def undelivered_step(self, user: ChatUser) -> Step | None:
+        """The current step of the respondent's latest quiz if it never reached them (the
+        service stopped between storing an answer and sending what follows), else None.
+
+        Reads only: a stranger or an erased person is not created by asking.
+        """
+        with session_scope(self.engine) as session:
+            respondent = session.exec(_RESPONDENT, params={"user_id": user.user_id}).first()
+            if respondent is None:
+                return None
+            quiz = self._latest_active(session, respondent)
+            if quiz is None or not _undelivered(quiz):
+                return None
+            step = self._step(session, quiz, user)
+            step.notice = "Here is where you are in the quiz:"
+            return step
 
     # -- privacy --------------------------------------------------------------------------
 
@@ -765,8 +813,13 @@ class QuizService:
         )
 
 
+def _undelivered(quiz: QuizSession) -> bool:
+    """Whether the session's current step never reached the respondent."""
+    return quiz.shown is None or quiz.shown != (quiz.cursor or "")
+
+
 def _decode_option(question: Question, raw: str) -> str:
-    if not isinstance(question, ChoiceQuestionBase) or not raw.isdigit():
+    if not isinstance(question, ChoiceQuestionBase) or not (raw.isascii() and raw.isdigit()):
         raise StaleAction("That option is not part of this question.")
     index = int(raw)
     if index >= len(question.options):
@@ -779,6 +832,6 @@ def _decode_button(question: Question, raw: str) -> Any:
         return raw
     if isinstance(question, ChoiceQuestionBase):
         return _decode_option(question, raw)
-    if raw.isdigit():
+    if raw.isascii() and raw.isdigit() and len(raw) <= 6:
         return int(raw)
     raise StaleAction("That answer is not part of this question.")
