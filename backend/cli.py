@@ -479,8 +479,13 @@ def segments_show(obj: Context, questionnaire_key: str | None, include_retired: 
 @click.option(
     "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Default: stdout."
 )
+@click.option(
+    "--raw", is_flag=True, help="Cells as stored: no ' before text starting with = + - @."
+)
 @pass_context
-def segments_export(obj: Context, questionnaire_key: str | None, output: Path | None) -> None:
+def segments_export(
+    obj: Context, questionnaire_key: str | None, output: Path | None, raw: bool
+) -> None:
     """CSV of respondent -> segment with dimension scores."""
     from backend.services.segments import write_export_csv
 
@@ -488,10 +493,10 @@ def segments_export(obj: Context, questionnaire_key: str | None, output: Path | 
     if len(keys) > 1:
         fail(f"several questionnaires are segmented ({', '.join(keys)}): pass --questionnaire ID")
     if output is None:
-        write_export_csv(obj.engine, keys[0], sys.stdout)
+        write_export_csv(obj.engine, keys[0], sys.stdout, raw=raw)
         return
     with output.open("w", encoding="utf-8", newline="") as handle:
-        count = write_export_csv(obj.engine, keys[0], handle)
+        count = write_export_csv(obj.engine, keys[0], handle, raw=raw)
     err.print(f"{count:,} respondents written to {output}", highlight=False)
 
 

@@ -150,7 +150,7 @@ def build_service(settings: Settings, engine: Engine) -> Service:
     from bot.application import build_application
 
     assigner = _segment_assigner(engine)
-    quiz = QuizService(engine, assign_segment=assigner)
+    quiz = QuizService(engine, assign_segment=assigner, erasure_key=settings.erasure_key())
     bot = build_application(settings, quiz, rate_limit=settings.bot_token is not None)
     scheduler = _scheduler(settings, engine, bot)
     return Service(settings, engine, bot, scheduler)

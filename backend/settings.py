@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from enum import StrEnum
 from pathlib import Path
@@ -57,6 +58,11 @@ class Settings(BaseSettings):
         default=None,
         description="Key that signs button data; default: derived from the bot token.",
     )
+    erasure_secret: SecretStr | None = Field(
+        default=None,
+        description="Key of the hashes that recognise erased users' late updates; default: "
+        "derived from the callback secret or the bot token.",
+    )
     webhook_url: str | None = Field(
         default=None, description="Public HTTPS URL Telegram posts updates to; unset polls."
     )
@@ -77,6 +83,17 @@ class Settings(BaseSettings):
     )
     dispatch_interval_seconds: float = Field(
         default=10.0, gt=0, description="How often the follow-up dispatcher looks for due items."
+    )
+    dashboard_session_hours: float = Field(
+        default=8.0,
+        gt=0,
+        le=24 * 30,
+        description="How long a dashboard sign-in lasts before the browser must sign in again.",
+    )
+    trust_forwarded_proto: bool = Field(
+        default=False,
+        description="Believe the proxy's X-Forwarded-Proto: https marks the dashboard cookie "
+        "Secure. Only behind a proxy that sets the header itself.",
     )
     http_host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to.")
     http_port: int = Field(default=8080, ge=1, le=65535, description="Port of the HTTP server.")
@@ -153,12 +170,19 @@ class Settings(BaseSettings):
         path = self.database_url.split(":///", 1)[1] if ":///" in self.database_url else ""
         return Path(path) if path and path != ":memory:" else None
 
+    def erasure_key(self) -> bytes:
+        """The key of the erasure tombstones' hashes: every instance derives the same one."""
+        secret = self.erasure_secret or self.callback_secret or self.bot_token
+        material = secret.get_secret_value().encode() if secret is not None else b""
+        return hmac.new(b"psychograph-erasure-v1", material, hashlib.sha256).digest()
+
     def role_for(self, token: str) -> Role | None:
         """Return the role of an API token, comparing every known token in constant time."""
         found: Role | None = None
         for known, role in self.api_tokens.items():
             if hmac.compare_digest(known.encode(), token.encode()):
-                found = role
+                # Settings built with model_copy skip validation: a role may be plain text.
+                found = Role(role)
         return found
 
 

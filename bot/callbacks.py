@@ -80,10 +80,17 @@ class CallbackCodec:
         return data
 
     def decode(self, data: str | None) -> Callback:
-        if not data or len(data.encode()) > MAX_CALLBACK_BYTES:
-            raise ForgedCallback("empty or over-long callback data")
+        """Return the callback ``data`` holds, or raise :class:`ForgedCallback` for any data
+        this bot did not sign (whatever its content: non-ASCII, NUL, lone surrogates)."""
+        if not data or not data.isascii():  # the bot signs ASCII only
+            raise ForgedCallback("empty or non-ASCII callback data")
+        if len(data) > MAX_CALLBACK_BYTES:
+            raise ForgedCallback("over-long callback data")
         payload, _, signature = data.rpartition(".")
-        if not payload or not hmac.compare_digest(signature, self._sign(payload)):
+        # Bytes: compare_digest refuses str with non-ASCII characters (a TypeError).
+        if not payload or not hmac.compare_digest(
+            signature.encode(), self._sign(payload).encode()
+        ):
             raise ForgedCallback("bad signature")
         parts = payload.split(".")
         if len(parts) != 4:

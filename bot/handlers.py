@@ -79,7 +79,7 @@ def _user(update: Update) -> ChatUser:
 
 
 async def show(message_target: Any, ctx: BotContext, step: Step) -> None:
-    """Send the message(s) of a step to a chat."""
+    """Send the message(s) of a step to a chat; record that a question or intro arrived."""
     bot, chat_id = message_target
     if step.kind == "intro":
         rendered = ctx.renderer.intro(step)
@@ -95,6 +95,23 @@ async def show(message_target: Any, ctx: BotContext, step: Step) -> None:
         COMPLETIONS.labels(questionnaire=step.definition.id).inc()
         for part in ctx.renderer.result(step):
             await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML)
+    if step.marker is not None:
+        # Sent: a crash from here on leaves nothing hanging (see resend_undelivered).
+        await ctx.call(ctx.service.mark_shown, step.session_id, step.marker)
+
+
+async def resend_undelivered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Send the respondent's current question again if it never reached them."""
+    if update.effective_user is None or update.effective_chat is None:
+        return
+    if update.effective_chat.type != "private":
+        return
+    ctx = _ctx(context)
+    user = _user(update)
+    step = await ctx.call(ctx.service.undelivered_step, user)
+    if step is not None:
+        log.info("re-sending the undelivered step of session %s", step.session_id)
+        await show((context.bot, user.chat_id), ctx, step)
 
 
 #: Handlers whose duration is an answer's latency (update in, next question out).
@@ -114,6 +131,8 @@ def once(handler: Handler) -> Handler:
             await handler(update, context)
         except Duplicate:
             log.info("%s: already processed, ignored", handler.__name__)
+            # Processed, but maybe cut off before its answer went out (a crash).
+            await resend_undelivered(update, context)
         else:
             elapsed = time.perf_counter() - started
             if handler.__name__ in ANSWERING:
@@ -304,6 +323,7 @@ async def text_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 async def other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Answer stickers, photos, voice and other non-text messages helpfully."""
     await _reply(update, NOT_TEXT)
+    await resend_undelivered(update, context)
 
 
 @once
@@ -351,8 +371,14 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         step = await _dispatch(ctx, user, callback, update.update_id)
     except Duplicate:
         await _toast(query)
+        await resend_undelivered(update, context)
         return
-    except (StaleAction, AnswerInvalid, QuizError) as exc:
+    except StaleAction as exc:
+        await _toast(query, str(exc))
+        # A button of an answered question: if what followed never arrived, send it now.
+        await resend_undelivered(update, context)
+        return
+    except (AnswerInvalid, QuizError) as exc:
         await _toast(query, str(exc))
         return
     message = query.message if isinstance(query.message, Message) else None

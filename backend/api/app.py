@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import Engine
 
+from backend.api.edges import strict_input_middleware
 from backend.api.errors import Handler, error_middleware, json_error
 from backend.api.keys import BOT, CHECKER, ENGINE, QUIZ, READER, ROLE, SCHEDULER, SETTINGS
 from backend.api.marketing import RECLUSTERS  # importing it registers its routes
@@ -108,12 +109,13 @@ def create_app(
 ) -> web.Application:
     """Build the HTTP application around already-open resources."""
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY_BYTES
+        middlewares=[error_middleware, strict_input_middleware, auth_middleware],
+        client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS] = settings
     app[ENGINE] = engine
     app[READER] = make_reader(engine)
-    app[QUIZ] = quiz or QuizService(engine)
+    app[QUIZ] = quiz or QuizService(engine, erasure_key=settings.erasure_key())
     app[CHECKER] = UploadChecker()
     app[BOT] = bot
     app[SCHEDULER] = scheduler

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
 
+from backend.api.edges import path_int, path_key, query_int
 from backend.api.errors import ApiError
 from backend.api.keys import CHECKER, ENGINE, SCHEDULER
 from backend.api.routes import MARKETING, READ, Body
@@ -114,7 +115,7 @@ async def list_content(request: web.Request) -> web.Response:
     statuses={404: "no such questionnaire"},
 )
 async def list_segments(request: web.Request) -> web.Response:
-    key = request.match_info["key"]
+    key = path_key(request)
 
     def work() -> list[SegmentPublic]:
         with session_scope(request.app[ENGINE]) as session:
@@ -137,15 +138,13 @@ async def list_segments(request: web.Request) -> web.Response:
     statuses={400: "bad limit", 404: "no such questionnaire"},
 )
 async def list_runs(request: web.Request) -> web.Response:
-    key = request.match_info["key"]
-    raw = request.query.get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= 200:
-        raise ApiError(400, f"limit must be a whole number from 1 to 200, got {raw[:20]!r}")
+    key = path_key(request)
+    limit = query_int(request, "limit", default=20, low=1, high=200)
 
     def work() -> list[SegmentationRunPublic]:
         with session_scope(request.app[ENGINE]) as session:
             try:
-                return ss.runs(key, session=session, limit=int(raw))
+                return ss.runs(key, session=session, limit=limit)
             except qs.QuestionnaireNotFound as exc:
                 raise _not_found(exc) from None
 
@@ -168,9 +167,7 @@ class SegmentEdit(BaseModel):
     statuses={400: "bad body", 404: "no such segment"},
 )
 async def edit_segment(request: web.Request) -> web.Response:
-    raw_id = request.match_info["segment_id"]
-    if not raw_id.isdigit() or len(raw_id) > 18:
-        raise ApiError(400, f"segment id must be a number, got {raw_id[:40]!r}")
+    segment_id = path_int(request, "segment_id")
     try:
         edit = SegmentEdit.model_validate_json(await request.read() or b"{}")
     except ValidationError as exc:
@@ -184,7 +181,7 @@ async def edit_segment(request: web.Request) -> web.Response:
         with session_scope(request.app[ENGINE]) as session:
             try:
                 return ss.rename_segment(
-                    int(raw_id), session=session, name=edit.name, description=edit.description
+                    segment_id, session=session, name=edit.name, description=edit.description
                 )
             except ss.SegmentNotFound as exc:
                 raise _not_found(exc) from None
@@ -213,7 +210,7 @@ RECLUSTERS: web.AppKey[dict[str, asyncio.Task[Any]]] = web.AppKey("reclusters")
     statuses={404: "no such questionnaire", 409: "one is running already"},
 )
 async def trigger_recluster(request: web.Request) -> web.Response:
-    key = request.match_info["key"]
+    key = path_key(request)
     app = request.app
     engine = app[ENGINE]
 

@@ -14,11 +14,13 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlmodel import func, select
 
+from backend.api.edges import path_int, path_key, query_int
 from backend.api.errors import ApiError
-from backend.api.keys import BOT, CHECKER, ENGINE, QUIZ, READER, SCHEDULER
+from backend.api.keys import BOT, CHECKER, ENGINE, QUIZ, READER, SCHEDULER, SETTINGS
 from backend.api.routes import MARKETING, OPS, READ, Body, RouteTable
 from backend.questionnaire import DefinitionError, decode_text
 from backend.services import questionnaires as qs
+from backend.services import quiz as quiz_service
 from backend.services import responses as rs
 from backend.storage.engine import session_scope
 from backend.storage.limits import StoredValueError
@@ -43,17 +45,19 @@ CSV_ROWS_PER_CHUNK = 1_000
 
 
 async def stream_csv(
-    request: web.Request, filename: str, rows: Iterator[Sequence[Any]]
+    request: web.Request, filename: str, rows: Iterator[Sequence[Any]], *, raw: bool = False
 ) -> web.StreamResponse:
     """Send ``rows`` as a CSV download while they are read, chunk by chunk off the loop.
 
-    The first chunk is read before anything is sent, so an error there (an unknown
-    questionnaire) can still become a proper error response.
+    Cells a spreadsheet would run as formulas are neutralised unless ``raw``. The first
+    chunk is read before anything is sent, so an error there (an unknown questionnaire) can
+    still become a proper error response.
     """
 
     def chunk() -> bytes:
         out = io.StringIO()
-        csv.writer(out).writerows(itertools.islice(rows, CSV_ROWS_PER_CHUNK))
+        batch = itertools.islice(rows, CSV_ROWS_PER_CHUNK)
+        csv.writer(out).writerows(batch if raw else map(rs.neutralise_row, batch))
         return out.getvalue().encode()
 
     try:
@@ -314,7 +318,7 @@ def _detail(key: str, engine: Any) -> QuestionnaireDetail:
     statuses={404: "no such questionnaire"},
 )
 async def get_questionnaire(request: web.Request) -> web.Response:
-    return ok(await in_thread(_detail, request.match_info["key"], request.app[ENGINE]))
+    return ok(await in_thread(_detail, path_key(request), request.app[ENGINE]))
 
 
 @routes.route(
@@ -327,7 +331,7 @@ async def get_questionnaire(request: web.Request) -> web.Response:
     statuses={404: "no such questionnaire"},
 )
 async def archive_questionnaire(request: web.Request) -> web.Response:
-    key = request.match_info["key"]
+    key = path_key(request)
 
     def work() -> QuestionnaireOut:
         with session_scope(request.app[ENGINE]) as session:
@@ -352,13 +356,21 @@ async def archive_questionnaire(request: web.Request) -> web.Response:
     roles=READ,
     response={"type": "string"},
     response_media_type="text/csv",
-    statuses={404: "no such questionnaire"},
+    query={
+        "raw": (
+            "integer",
+            "1: cells exactly as stored; by default text starting with = + - @ tab or CR "
+            "gets a leading ' so spreadsheets do not run it as a formula",
+        )
+    },
+    statuses={400: "bad raw flag", 404: "no such questionnaire"},
 )
 async def export_responses(request: web.Request) -> web.StreamResponse:
-    key = request.match_info["key"]
+    key = path_key(request)
+    raw = query_int(request, "raw", default=0, low=0, high=1) == 1
     rows = rs.export_responses(key, engine=request.app[READER])
     try:
-        return await stream_csv(request, f"{key}-responses.csv", rows)
+        return await stream_csv(request, f"{key}-responses.csv", rows, raw=raw)
     except qs.QuestionnaireNotFound as exc:
         raise ApiError(404, str(exc.args[0])) from None
 
@@ -381,7 +393,7 @@ class ImportedOut(BaseModel):
     },
 )
 async def import_responses(request: web.Request) -> web.Response:
-    key = request.match_info["key"]
+    key = path_key(request)
     raw = await request.read()
     try:
         body = raw.decode("utf-8-sig")
@@ -416,10 +428,7 @@ class RespondentOut(RespondentPublic):
 
 
 def _respondent_id(request: web.Request) -> int:
-    raw = request.match_info["respondent_id"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise ApiError(400, f"respondent id must be a number, got {raw[:40]!r}")
-    return int(raw)
+    return path_int(request, "respondent_id")
 
 
 @routes.route(
@@ -470,12 +479,14 @@ class ErasedOut(BaseModel):
 async def erase_respondent(request: web.Request) -> web.Response:
     respondent_id = _respondent_id(request)
 
+    key = request.app[SETTINGS].erasure_key()
+
     def work() -> None:
         with session_scope(request.app[ENGINE]) as session:
             respondent = session.get(Respondent, respondent_id)
             if respondent is None:
                 raise ApiError(404, f"no respondent with id {respondent_id}")
-            session.delete(respondent)
+            quiz_service.erase_respondent(session, respondent, key=key)
 
     await in_thread(work)
     return ok(ErasedOut(erased=respondent_id))

@@ -18,6 +18,7 @@ from backend.dashboard.auth import (
     SESSION_COOKIE,
     DashboardSession,
     check_csrf,
+    is_revoked,
     read_session,
 )
 
@@ -106,6 +107,8 @@ async def dashboard_middleware(request: web.Request, handler: Handler) -> web.St
         return await handler(request)
     settings = request.app[SETTINGS]
     session = read_session(settings, request.cookies.get(SESSION_COOKIE))
+    if session is not None and await asyncio.to_thread(is_revoked, request.app[READER], session):
+        session = None  # signed out: a copy of the cookie is worth nothing
     if session is not None:
         request[SESSION] = session
     if not getattr(view, "dashboard_public", False):

@@ -1,9 +1,11 @@
 """Dashboard sign-in: a signed, expiring session cookie made from an API token, and CSRF.
 
-The cookie holds the role, a fingerprint of the token (never the token), a CSRF token and an
-expiry, signed with HMAC-SHA256 under a key derived from the settings. A session stays valid
-only while its token is still configured with the same role: removing a token from the
-settings signs its sessions out.
+The cookie holds a session id, the role, a fingerprint of the token (never the token), a
+CSRF token and an expiry (``PSYCHOGRAPH_DASHBOARD_SESSION_HOURS``), signed with HMAC-SHA256
+under a key derived from the settings. A session stays valid only while its token is still
+configured with the same role (removing a token from the settings signs its sessions out)
+and until it is signed out: sign-out records the session id as revoked in the database, so
+a copy of the cookie stops working too.
 """
 
 from __future__ import annotations
@@ -16,14 +18,20 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from aiohttp import web
+from sqlalchemy import Engine, delete
+from sqlmodel import Session, col
 
 from backend.settings import Role, Settings
+from backend.storage.engine import session_scope
+from backend.storage.models import RevokedSession
 
 SESSION_COOKIE = "pg_session"
 #: Before sign-in: a signed CSRF token for the sign-in form (double-submit).
 SIGNIN_COOKIE = "pg_signin"
+#: The default lifetime of a session (``Settings.dashboard_session_hours``).
 SESSION_SECONDS = 8 * 3600
 SIGNIN_SECONDS = 3600
 #: Roles that may change things from the dashboard; analysts only read.
@@ -35,6 +43,8 @@ class DashboardSession:
     role: Role
     csrf: str
     expires: int
+    #: Random, names the session for sign-out (older cookies have none: "").
+    session_id: str = ""
 
     @property
     def can_write(self) -> bool:
@@ -90,12 +100,18 @@ def _fingerprint(key: bytes, token: str) -> str:
     return _b64(hmac.new(key, b"token\0" + token.encode(), hashlib.sha256).digest()[:16])
 
 
+def session_seconds(settings: Settings) -> int:
+    """How long a new session lasts, in seconds."""
+    return max(1, int(settings.dashboard_session_hours * 3600))
+
+
 def issue_session(settings: Settings, token: str, role: Role, *, now: float | None = None) -> str:
     """Return the cookie value of a new session for ``token`` (already checked to be valid)."""
     key = signing_key(settings)
-    expires = int((now if now is not None else time.time()) + SESSION_SECONDS)
+    expires = int((now if now is not None else time.time()) + session_seconds(settings))
     payload = {
-        "r": role.value,
+        "i": secrets.token_urlsafe(18),
+        "r": Role(role).value,
         "f": _fingerprint(key, token),
         "c": secrets.token_urlsafe(24),
         "e": expires,
@@ -118,10 +134,38 @@ def read_session(settings: Settings, value: str | None) -> DashboardSession | No
     still_valid = False
     for token, token_role in settings.api_tokens.items():
         same = hmac.compare_digest(_fingerprint(key, token), fingerprint)
-        still_valid |= same and token_role.value == role
-    if not still_valid:
+        # str(): a role may be plain text when the settings were built without validation.
+        still_valid |= same and str(token_role) == role
+    if not still_valid or role not in Role.__members__.values():
         return None
-    return DashboardSession(role=Role(role), csrf=csrf, expires=int(str(payload["e"])))
+    session_id = payload.get("i", "")
+    if not isinstance(session_id, str) or len(session_id) > 64:
+        return None
+    return DashboardSession(
+        role=Role(role), csrf=csrf, expires=int(str(payload["e"])), session_id=session_id
+    )
+
+
+def is_revoked(engine: Engine, session: DashboardSession) -> bool:
+    """Whether the session was signed out (a session from before ids existed never is)."""
+    if not session.session_id:
+        return False
+    with Session(engine) as db:
+        return db.get(RevokedSession, session.session_id) is not None
+
+
+def revoke(engine: Engine, session: DashboardSession) -> None:
+    """Sign a session out everywhere its cookie went, until it would have expired anyway."""
+    if not session.session_id:
+        return
+    expires = datetime.fromtimestamp(session.expires, UTC)
+    with session_scope(engine) as db:
+        if db.get(RevokedSession, session.session_id) is None:
+            db.add(RevokedSession(session_id=session.session_id, expires_at=expires))
+        # Sessions past their expiry are refused by their signature already.
+        db.execute(
+            delete(RevokedSession).where(col(RevokedSession.expires_at) < datetime.now(UTC))
+        )
 
 
 def issue_signin_csrf(settings: Settings) -> tuple[str, str]:
@@ -143,10 +187,28 @@ def check_csrf(session: DashboardSession, given: str) -> bool:
     return hmac.compare_digest(session.csrf.encode(), given.encode())
 
 
+def came_over_https(request: web.Request, settings: Settings) -> bool:
+    """Whether the browser reached us over HTTPS: directly, or through a trusted proxy that
+    says so in X-Forwarded-Proto (the first value: the client's side of the first proxy)."""
+    if request.secure:
+        return True
+    if not settings.trust_forwarded_proto:
+        return False
+    forwarded = request.headers.get("X-Forwarded-Proto", "")
+    return forwarded.split(",", 1)[0].strip().lower() == "https"
+
+
 def set_cookie(
-    response: web.StreamResponse, request: web.Request, name: str, value: str, max_age: int
+    response: web.StreamResponse,
+    request: web.Request,
+    name: str,
+    value: str,
+    max_age: int,
+    *,
+    settings: Settings | None = None,
 ) -> None:
-    """Set an HttpOnly, SameSite=Strict cookie (Secure when the request came over HTTPS)."""
+    """Set an HttpOnly, SameSite=Strict cookie, Secure when the browser came over HTTPS."""
+    secure = came_over_https(request, settings) if settings is not None else request.secure
     response.set_cookie(
         name,
         value,
@@ -154,5 +216,5 @@ def set_cookie(
         path="/",
         httponly=True,
         samesite="Strict",
-        secure=request.secure,
+        secure=secure,
     )

@@ -18,12 +18,13 @@ from backend.dashboard import charts, queries
 from backend.dashboard.app import SESSION, TASKS, local_target, page, render
 from backend.dashboard.auth import (
     SESSION_COOKIE,
-    SESSION_SECONDS,
     SIGNIN_COOKIE,
     SIGNIN_SECONDS,
     check_signin_csrf,
     issue_session,
     issue_signin_csrf,
+    revoke,
+    session_seconds,
     set_cookie,
 )
 from backend.questionnaire import DefinitionError, load_definition
@@ -77,7 +78,9 @@ def _sign_in_page(
         signin_csrf=token,
         next=local_target(target),
     )
-    set_cookie(response, request, SIGNIN_COOKIE, cookie, SIGNIN_SECONDS)
+    set_cookie(
+        response, request, SIGNIN_COOKIE, cookie, SIGNIN_SECONDS, settings=request.app[SETTINGS]
+    )
     return response
 
 
@@ -104,7 +107,12 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
         )
     response = web.HTTPSeeOther(local_target(target))
     set_cookie(
-        response, request, SESSION_COOKIE, issue_session(settings, token, role), SESSION_SECONDS
+        response,
+        request,
+        SESSION_COOKIE,
+        issue_session(settings, token, role),
+        session_seconds(settings),
+        settings=settings,
     )
     response.del_cookie(SIGNIN_COOKIE, path="/")
     raise response
@@ -113,6 +121,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
 @routes.post("/dashboard/sign-out")
 @page()
 async def sign_out(request: web.Request) -> web.StreamResponse:
+    await in_thread(revoke, request.app[ENGINE], request[SESSION])
     response = web.HTTPSeeOther("/dashboard/sign-in")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response
@@ -413,7 +422,7 @@ async def _segments_page(
     )
 
 
-@routes.post("/dashboard/segments/{key}/{segment_id:\\d+}")
+@routes.post("/dashboard/segments/{key}/{segment_id:[0-9]{1,18}}")
 @page(writes=True)
 async def rename(request: web.Request) -> web.StreamResponse:
     key = request.match_info["key"]

@@ -692,7 +692,10 @@ def record_click(session: Session, token: str) -> Click | None:
     """
     token = token.removeprefix(CALLBACK_PREFIX)
     head, _, index_text = token.rpartition(".")
-    if not head or not index_text.isdigit():
+    # Anything else is forged: non-ASCII digits, NUL (refused by PostgreSQL), over-long.
+    if not (head.isascii() and head.isprintable() and 0 < len(head) <= 32):
+        return None
+    if not (index_text.isascii() and index_text.isdigit() and len(index_text) <= 3):
         return None
     row = session.exec(select(FollowupMessage).where(FollowupMessage.token == head)).first()
     index = int(index_text)

@@ -6,6 +6,8 @@ any worker can process any update and a restart loses nothing that was acknowled
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -28,6 +30,7 @@ from backend.services.responses import answers_of, record_scores
 from backend.storage.engine import session_scope
 from backend.storage.models import (
     Answer,
+    Erasure,
     Questionnaire,
     QuestionnaireStatus,
     QuestionnaireVersion,
@@ -40,6 +43,13 @@ from backend.storage.types import utcnow
 
 #: How long an update id stays a reliable marker of what was processed (see _respondent).
 DUPLICATE_WINDOW = timedelta(days=1)
+#: How long an erasure tombstone is compared with update ids: Telegram numbers updates in
+#: sequence and starts afresh at random only after a week without any update, and it keeps
+#: an undelivered update for 24 hours, so within a week an id at or below the tombstone's is
+#: an update from before the erasure.
+ERASURE_WINDOW = timedelta(days=7)
+#: The tombstone key when none is configured (the sandbox and tests).
+UNKEYED_ERASURES = hashlib.sha256(b"psychograph-erasure-unkeyed").digest()
 
 # Statements of the answer path, built once: building one costs more than running it.
 _RESPONDENT = select(Respondent).where(Respondent.telegram_user_id == bindparam("user_id"))
@@ -48,6 +58,45 @@ _UPDATE_ANSWER = update(Answer).where(
     col(Answer.session_id) == bindparam("b_session_id"),
     col(Answer.question_id) == bindparam("b_question_id"),
 )
+#: Record that a step reached the respondent, unless the session moved on meanwhile.
+_MARK_SHOWN = (
+    update(QuizSession)
+    .where(
+        col(QuizSession.id) == bindparam("b_session_id"),
+        col(QuizSession.status) == SessionStatus.ACTIVE,
+        func.coalesce(col(QuizSession.cursor), "") == bindparam("b_shown"),
+    )
+    .values(shown=bindparam("b_shown"))
+)
+
+
+def erasure_hash(key: bytes, telegram_user_id: int) -> str:
+    """A keyed hash of a Telegram user id: recognises the user, cannot be read back."""
+    return hmac.new(key, str(telegram_user_id).encode(), hashlib.sha256).hexdigest()
+
+
+def erase_respondent(
+    session: Session, respondent: Respondent, *, key: bytes, update_id: int | None = None
+) -> None:
+    """Delete a respondent and everything stored about them, keeping a tombstone.
+
+    The tombstone (a keyed hash of their Telegram user id and their newest update id) lets
+    a late or replayed update of theirs be ignored instead of creating them again.
+    """
+    now = utcnow()
+    if respondent.telegram_user_id is not None:
+        user_hash = erasure_hash(key, respondent.telegram_user_id)
+        last = max(respondent.last_update_id, update_id or 0)
+        tombstone = session.get(Erasure, user_hash)
+        if tombstone is None:
+            session.add(Erasure(user_hash=user_hash, last_update_id=last, erased_at=now))
+        else:
+            tombstone.last_update_id = max(tombstone.last_update_id, last)
+            tombstone.erased_at = now
+            session.add(tombstone)
+        # Tombstones past the window tell nothing any more (see ERASURE_WINDOW).
+        session.exec(delete(Erasure).where(col(Erasure.erased_at) < now - ERASURE_WINDOW))
+    session.exec(delete(Respondent).where(col(Respondent.id) == respondent.id))
 
 
 class QuizError(Exception):
@@ -102,6 +151,14 @@ class Step:
     answered_question: str | None = None
     answered_value: Any = None
 
+    @property
+    def marker(self) -> str | None:
+        """What ``QuizSession.shown`` holds once this step reached the respondent: the
+        question's id, ``""`` for the intro, None for a result (nothing to resume)."""
+        if self.kind == "question" and self.question is not None:
+            return self.question.id
+        return "" if self.kind == "intro" else None
+
 
 #: Called when a session completes, inside its transaction: returns the segment, if any.
 SegmentAssigner = Callable[[Session, SessionScore], SegmentInfo | None]
@@ -129,9 +186,17 @@ class PrivacyReport:
 class QuizService:
     """The respondent-facing operations; each public method is one transaction."""
 
-    def __init__(self, engine: Engine, *, assign_segment: SegmentAssigner | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        assign_segment: SegmentAssigner | None = None,
+        erasure_key: bytes = UNKEYED_ERASURES,
+    ) -> None:
         self.engine = engine
         self.assign_segment = assign_segment
+        #: Key of the erasure tombstones' hashes (``Settings.erasure_key``).
+        self.erasure_key = erasure_key
         self._definitions: dict[int, QuestionnaireDefinition] = {}
 
     # -- respondents --------------------------------------------------------------------
@@ -139,6 +204,8 @@ class QuizService:
     def _respondent(self, session: Session, user: ChatUser, update_id: int | None) -> Respondent:
         respondent = session.exec(_RESPONDENT, params={"user_id": user.user_id}).first()
         if respondent is None:
+            if update_id is not None:
+                self._check_erasure(session, user, update_id)
             respondent = Respondent(
                 telegram_user_id=user.user_id,
                 chat_id=user.chat_id,
@@ -172,6 +239,17 @@ class QuizService:
             respondent.last_update_at = now
         session.add(respondent)
         return respondent
+
+    def _check_erasure(self, session: Session, user: ChatUser, update_id: int) -> None:
+        """Refuse an update from before this user erased their data; a newer one means they
+        came back, and their tombstone goes."""
+        tombstone = session.get(Erasure, erasure_hash(self.erasure_key, user.user_id))
+        if tombstone is None:
+            return
+        recent = utcnow() - tombstone.erased_at < ERASURE_WINDOW
+        if recent and update_id <= tombstone.last_update_id:
+            raise Duplicate("an update from before this person erased their data")
+        session.delete(tombstone)
 
     def _language(self, definition: QuestionnaireDefinition, user: ChatUser) -> str:
         code = (user.language_code or "").lower()
@@ -402,6 +480,12 @@ class QuizService:
             quiz = self._latest_active(session, respondent)
             if quiz is None:
                 return None
+            if _undelivered(quiz):
+                # Their current question never reached them (a crash after storing the
+                # previous answer): this text cannot be its answer. Show it again.
+                step = self._step(session, quiz, user)
+                step.notice = "Here is where you are in the quiz:"
+                return step
             definition = self._definition(session, quiz)
             if quiz.cursor is None:
                 raise AnswerInvalid("Press “Begin” above to start the quiz.")
@@ -448,6 +532,30 @@ class QuizService:
                 return self._back(session, quiz, definition, question, user)
             raise StaleAction("This button is not valid.")
 
+    # -- delivery -------------------------------------------------------------------------
+
+    def mark_shown(self, session_id: int, marker: str) -> None:
+        """Record that the step ``marker`` (see :attr:`Step.marker`) reached the respondent."""
+        with session_scope(self.engine) as session:
+            session.execute(_MARK_SHOWN, {"b_session_id": session_id, "b_shown": marker})
+
+    def undelivered_step(self, user: ChatUser) -> Step | None:
+        """The current step of the respondent's latest quiz if it never reached them (the
+        service stopped between storing an answer and sending what follows), else None.
+
+        Reads only: a stranger or an erased person is not created by asking.
+        """
+        with session_scope(self.engine) as session:
+            respondent = session.exec(_RESPONDENT, params={"user_id": user.user_id}).first()
+            if respondent is None:
+                return None
+            quiz = self._latest_active(session, respondent)
+            if quiz is None or not _undelivered(quiz):
+                return None
+            step = self._step(session, quiz, user)
+            step.notice = "Here is where you are in the quiz:"
+            return step
+
     # -- privacy --------------------------------------------------------------------------
 
     def privacy(self, user: ChatUser, *, update_id: int | None = None) -> PrivacyReport:
@@ -484,12 +592,17 @@ class QuizService:
             )
 
     def delete_me(self, user: ChatUser, *, update_id: int | None = None) -> bool:
-        """Erase the respondent and everything stored about them; False if nothing was."""
+        """Erase the respondent and everything stored about them; False if nothing was.
+
+        Pressing "erase" again, or the same press delivered twice, answers True while the
+        erasure is recent: the person is told again that their data is gone.
+        """
         with session_scope(self.engine) as session:
             respondent = session.exec(_RESPONDENT, params={"user_id": user.user_id}).first()
             if respondent is None:
-                return False
-            session.exec(delete(Respondent).where(col(Respondent.id) == respondent.id))
+                tombstone = session.get(Erasure, erasure_hash(self.erasure_key, user.user_id))
+                return tombstone is not None and utcnow() - tombstone.erased_at < ERASURE_WINDOW
+            erase_respondent(session, respondent, key=self.erasure_key, update_id=update_id)
             return True
 
     def set_opt_out(
@@ -700,8 +813,13 @@ class QuizService:
         )
 
 
+def _undelivered(quiz: QuizSession) -> bool:
+    """Whether the session's current step never reached the respondent."""
+    return quiz.shown is None or quiz.shown != (quiz.cursor or "")
+
+
 def _decode_option(question: Question, raw: str) -> str:
-    if not isinstance(question, ChoiceQuestionBase) or not raw.isdigit():
+    if not isinstance(question, ChoiceQuestionBase) or not (raw.isascii() and raw.isdigit()):
         raise StaleAction("That option is not part of this question.")
     index = int(raw)
     if index >= len(question.options):
@@ -714,6 +832,6 @@ def _decode_button(question: Question, raw: str) -> Any:
         return raw
     if isinstance(question, ChoiceQuestionBase):
         return _decode_option(question, raw)
-    if raw.isdigit():
+    if raw.isascii() and raw.isdigit() and len(raw) <= 6:
         return int(raw)
     raise StaleAction("That answer is not part of this question.")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -140,6 +141,28 @@ class ImportError_(ValueError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+#: What a spreadsheet reads as the start of a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def neutralise_cell(value: Any) -> Any:
+    """Return ``value`` safe to open in a spreadsheet: text that a spreadsheet would run as
+    a formula gets a leading ``'`` (OWASP's advice); plain numbers such as ``-1.5`` stay."""
+    if (
+        isinstance(value, str)
+        and value.startswith(FORMULA_STARTS)
+        and not _PLAIN_NUMBER.fullmatch(value)
+    ):
+        return "'" + value
+    return value
+
+
+def neutralise_row(row: Sequence[Any]) -> list[Any]:
+    """Apply :func:`neutralise_cell` to every cell of a CSV row."""
+    return [neutralise_cell(cell) for cell in row]
 
 
 def _cell(value: Any) -> str:

@@ -951,11 +951,18 @@ def export_assignments(engine: Engine, questionnaire_key: str) -> Iterator[list[
         raw.close()
 
 
-def write_export_csv(engine: Engine, questionnaire_key: str, out: io.TextIOBase | Any) -> int:
-    """Write :func:`export_assignments` as CSV to ``out``; return the number of respondents."""
+def write_export_csv(
+    engine: Engine, questionnaire_key: str, out: io.TextIOBase | Any, *, raw: bool = False
+) -> int:
+    """Write :func:`export_assignments` as CSV to ``out``; return the number of respondents.
+
+    Cells a spreadsheet would run as formulas are neutralised unless ``raw``.
+    """
+    from backend.services.responses import neutralise_row
+
     writer = csv.writer(out)
     count = -1
     for row in export_assignments(engine, questionnaire_key):
-        writer.writerow(row)
+        writer.writerow(row if raw else neutralise_row(row))
         count += 1
     return max(count, 0)

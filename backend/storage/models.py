@@ -78,6 +78,20 @@ class Respondent(RespondentBase, table=True):
     updated_at: datetime = _ts()
 
 
+class Erasure(SQLModel, table=True):
+    """What is kept of a Telegram user who erased their data: not who they were, only enough
+    to recognise a late, redelivered or replayed update of theirs and ignore it.
+
+    ``user_hash`` is an HMAC-SHA256 of the Telegram user id under a server secret, so the
+    table cannot be turned back into user ids without the key.
+    """
+
+    user_hash: str = Field(primary_key=True, max_length=64)
+    #: The newest update of theirs seen when they were erased: older ones are ignored.
+    last_update_id: int = Field(sa_type=BigInteger)
+    erased_at: datetime = _ts(index=True)
+
+
 # --- questionnaires ----------------------------------------------------------------------
 
 
@@ -167,6 +181,11 @@ class QuizSession(QuizSessionBase, table=True):
     version_id: int = Field(foreign_key="questionnaireversion.id", index=True)
     #: Options ticked so far on the current multiple-choice question, before "Done".
     draft: list[str] | None = Field(default=None, sa_type=JSONType)
+    #: The step whose message reached the respondent: the cursor of the question last
+    #: delivered, ``""`` for the intro. When it differs from ``cursor``, the current
+    #: question was never delivered (a crash between storing and sending) and the next
+    #: message or button from the respondent gets it again.
+    shown: str | None = Field(default=None, max_length=64)
     started_at: datetime = _ts()
     updated_at: datetime = _ts()
     completed_at: datetime | None = _ts(nullable=True)
@@ -218,6 +237,16 @@ class SessionScore(SessionScoreBase, table=True):
     questionnaire_id: int = Field(foreign_key="questionnaire.id", ondelete="CASCADE")
     version_id: int = Field(foreign_key="questionnaireversion.id")
     completed_at: datetime = _ts()
+
+
+# --- dashboard -----------------------------------------------------------------------------
+
+
+class RevokedSession(SQLModel, table=True):
+    """A dashboard session signed out before its expiry; kept until then, then pruned."""
+
+    session_id: str = Field(primary_key=True, max_length=64)
+    expires_at: datetime = _ts(index=True)
 
 
 # Tables defined in their own modules register on the same metadata when imported here.
