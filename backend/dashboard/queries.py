@@ -32,6 +32,7 @@ from backend.questionnaire.schema import (
 )
 from backend.scoring import DimensionReliability, ScoringKey, reliability
 from backend.scoring.reliability import WEAK_ALPHA, cronbach_alpha
+from backend.storage.followup_tables import FollowupStatus
 from backend.storage.models import Answer, QuizSession, SessionStatus
 from backend.storage.segment_tables import Segment, SegmentStatus
 
@@ -692,7 +693,6 @@ class FollowupCounts:
     item_id: str
     variant: str | None
     segment_key: str
-    step: int = 0
     queued: int = 0
     #: Still pending, moved later by quiet hours or the frequency cap.
     deferred: int = 0
@@ -720,6 +720,17 @@ DEFERRED_PREFIX = "deferred: "
 BLOCKED_PREFIX = "blocked: "
 
 
+def _in_state(session: Session, status: str) -> str:
+    """SQL of the outbox rows in one state, found through the state index (few rows)."""
+    # SQLite would merge the subquery into the outer GROUP BY and scan the whole table in
+    # the statistics index's order; a LIMIT keeps it apart. PostgreSQL plans this well.
+    limit = " LIMIT -1" if _dialect(session) == "sqlite" else ""
+    return (
+        "SELECT pack_key, item_id, variant, segment_key, reason FROM followupmessage "
+        f"WHERE status = '{FollowupStatus(status).value}'{limit}"
+    )
+
+
 def deferred_reasons(
     *, session: Session
 ) -> dict[tuple[str, str, str | None, str], dict[str, int]]:
@@ -730,9 +741,9 @@ def deferred_reasons(
     """
     rows = session.execute(
         text(
-            "SELECT pack_key, item_id, variant, segment_key, reason, COUNT(*) "
-            "FROM followupmessage WHERE status = 'pending' AND reason LIKE :prefix "
-            "GROUP BY pack_key, item_id, variant, segment_key, reason"
+            "SELECT f.pack_key, f.item_id, f.variant, f.segment_key, f.reason, COUNT(*) "
+            f"FROM ({_in_state(session, 'pending')}) f WHERE f.reason LIKE :prefix "
+            "GROUP BY f.pack_key, f.item_id, f.variant, f.segment_key, f.reason"
         ),
         {"prefix": DEFERRED_PREFIX + "%"},
     )
@@ -756,36 +767,39 @@ def followup_counts(*, session: Session) -> list[FollowupCounts]:
             rows[key] = FollowupCounts(*key)
         return rows[key]
 
-    for *key, status, step, deferred, blocked, count in session.execute(
+    # By state, from the statistics index alone; the reasons are read for the few rows
+    # whose state has several (pending: deferred or not; failed: blocked or not).
+    # Grouped in the index's own order (the stored name too, merged here): no sort needed.
+    for *key, _name, status, count in session.execute(
         text(
-            f"SELECT {group}, f.status, MIN(f.step), "
-            "CASE WHEN f.reason LIKE :deferred THEN 1 ELSE 0 END AS d, "
-            "CASE WHEN f.reason LIKE :blocked THEN 1 ELSE 0 END AS b, COUNT(*) "
-            f"FROM followupmessage f GROUP BY {group}, f.status, d, b"
-        ),
-        {"deferred": DEFERRED_PREFIX + "%", "blocked": BLOCKED_PREFIX + "%"},
+            f"SELECT {group}, f.segment_name, f.status, COUNT(*) FROM followupmessage f "
+            f"GROUP BY {group}, f.segment_name, f.status"
+        )
     ):
         counts = at(tuple(key))
-        counts.step = int(step)
         counts.queued += count
         if status in ("sent", "uncertain"):
             counts.sent += count
         if status == "sent":
             counts.delivered += count
         elif status in ("pending", "sending"):
-            if deferred:
-                counts.deferred += count
-            else:
-                counts.waiting += count
+            counts.waiting += count
         elif status == "failed":
-            if blocked:
-                counts.blocked += count
-            else:
-                counts.failed += count
+            counts.failed += count
         elif status == "expired":
             counts.expired += count
         elif status == "cancelled":
             counts.cancelled += count
+    for *key, count in session.execute(
+        text(
+            f"SELECT {group}, COUNT(*) FROM ({_in_state(session, 'failed')}) f "
+            f"WHERE f.reason LIKE :blocked GROUP BY {group}"
+        ),
+        {"blocked": BLOCKED_PREFIX + "%"},
+    ):
+        counts = at(tuple(key))
+        counts.blocked += count
+        counts.failed -= count
     for *key, count in session.execute(
         text(
             f"SELECT {group}, COUNT(DISTINCT c.message_id) FROM followupclick c "
@@ -794,11 +808,12 @@ def followup_counts(*, session: Session) -> list[FollowupCounts]:
     ):
         at(tuple(key)).clicked = int(count)
     # Last touch: an opt-out counts against the last follow-up the person had received.
+    # (Few people opt out: read them first; CROSS JOIN keeps SQLite to that order.)
     for *key, count in session.execute(
         text(
-            f"SELECT {group}, COUNT(*) FROM followupmessage f "
-            "JOIN respondent r ON r.id = f.respondent_id "
-            "WHERE r.opted_out = :yes AND f.status = 'sent' AND f.sent_at = ("
+            f"SELECT {group}, COUNT(*) FROM respondent r CROSS JOIN followupmessage f "
+            "WHERE f.respondent_id = r.id AND r.opted_out = :yes AND f.status = 'sent' "
+            "AND f.sent_at = ("
             "SELECT MAX(l.sent_at) FROM followupmessage l "
             "WHERE l.respondent_id = f.respondent_id AND l.status = 'sent') "
             f"GROUP BY {group}"
@@ -808,10 +823,13 @@ def followup_counts(*, session: Session) -> list[FollowupCounts]:
         at(tuple(key)).opted_out_after = int(count)
     for group_key, reasons in deferred_reasons(session=session).items():
         if group_key in rows:
+            deferred = sum(reasons.values())
             rows[group_key].deferred_reasons = reasons
+            rows[group_key].deferred += deferred
+            rows[group_key].waiting -= deferred
     return sorted(
         rows.values(),
-        key=lambda r: (r.segment_key, r.pack_key, r.step, r.item_id, r.variant or ""),
+        key=lambda r: (r.segment_key, r.pack_key, r.item_id, r.variant or ""),
     )
 
 
