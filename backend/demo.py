@@ -445,7 +445,8 @@ async def _dispatch(settings: Settings, engine: Any) -> int:
 
 def _outcomes(engine: Any, *, expected_clicks: int, wait: float = 15.0) -> dict[str, Any]:
     """Count what the demo came to, from the database: the outbox by state, clicks,
-    opt-outs and blocks (waiting briefly for the bot to record the last presses)."""
+    opt-outs and blocks (waiting briefly for the bot to record the last presses and for
+    sends in flight to come back)."""
     from sqlalchemy import func
     from sqlmodel import select
 
@@ -459,7 +460,14 @@ def _outcomes(engine: Any, *, expected_clicks: int, wait: float = 15.0) -> dict[
     while True:
         with session_scope(engine) as session:
             clicks = int(session.exec(select(func.count()).select_from(FollowupClick)).one())
-            if clicks >= expected_clicks or time.monotonic() > deadline:
+            # the scheduler may be sending too: count once its sends have come back
+            sending = int(
+                session.exec(
+                    select(func.count()).where(FollowupMessage.status == FollowupStatus.SENDING)
+                ).one()
+            )
+            settled = clicks >= expected_clicks and sending == 0
+            if settled or time.monotonic() > deadline:
                 return {
                     "outbox": status_counts(session=session),
                     "scheduled": int(

@@ -174,7 +174,7 @@ def _buttons(
             if "url" in button:
                 cells.append(
                     f"<a class='button' href='{escape(str(button['url']))}' "
-                    f"rel='noopener noreferrer nofollow'>{text} ↗</a>"
+                    f"rel='noopener noreferrer nofollow'>{text}{'' if '↗' in text else ' ↗'}</a>"
                 )
                 continue
             data = str(button.get("callback_data", ""))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,7 +21,6 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import Engine
 
 from backend.api.app import create_app
-from backend.dashboard import setup_dashboard
 from backend.followups import enqueue_for_assignments, import_pack, load_content
 from backend.services.segments import list_segments, recluster
 from backend.settings import Settings
@@ -157,9 +157,9 @@ async def test_marketer_uses_the_dashboard_in_chromium(
 
     k = _seed_everything(sqlite_engine)
     settings = Settings(api_tokens=",".join(f"{r}:{t}" for r, t in TOKENS.items()))
-    app = create_app(settings, sqlite_engine)
-    setup_dashboard(app)
-    server = await aiohttp_server(app)
+    # The bot's username, as python-telegram-bot knows it after get_me: the deep links.
+    bot = SimpleNamespace(bot=SimpleNamespace(username="psychograph_sandbox_bot"))
+    server = await aiohttp_server(create_app(settings, sqlite_engine, bot=bot))
     base = str(server.make_url("")).rstrip("/")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for old in SCREENSHOTS.glob("dashboard-*.png"):
@@ -202,7 +202,10 @@ async def test_marketer_uses_the_dashboard_in_chromium(
                     await expect(page.get_by_role("status")).to_contain_text(
                         "Uploaded snack-habits"
                     )
-                    await expect(page.locator("#share")).to_contain_text("?start=snack-habits")
+                    await expect(page.locator("#share")).to_contain_text(
+                        "https://t.me/psychograph_sandbox_bot?start=snack-habits"
+                    )
+                    await expect(page.locator("#share svg.segno")).to_be_visible()
                 await page.goto(f"{base}/dashboard/questionnaires")
                 await page.set_input_files("#definition", str(invalid))
                 await page.click("form[enctype] button[type=submit]")
