@@ -637,3 +637,21 @@ async def test_the_favicon_is_served(sqlite_client: Client) -> None:
     assert response.status == 200
     assert response.content_type == "image/svg+xml"
     assert "<svg" in await response.text()
+
+
+async def test_a_page_that_breaks_answers_with_a_page_not_json(
+    sqlite_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backend.dashboard import views
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(views, "_questionnaire_list", broken)
+    await sign_in(sqlite_client, "ops")
+    response = await sqlite_client.get("/dashboard/questionnaires")
+    assert response.status == 500
+    assert response.content_type == "text/html"
+    html = await response.text()
+    assert "Something went wrong" in html
+    assert "database went away" not in html
