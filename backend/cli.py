@@ -329,9 +329,28 @@ DEMO_DATABASE = "psychograph-demo.db"
     show_default=True,
     help="Where the demo keeps its data (a SQLite file is started afresh).",
 )
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port of the API and dashboard [default: PSYCHOGRAPH_HTTP_PORT, else 8080; a busy "
+    "default moves to a free port].",
+)
+@click.option(
+    "--sandbox-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port of the Telegram sandbox and its chat view [default: the next port].",
+)
 @pass_context
 def demo(
-    obj: Context, respondents: int, questionnaire: str, keep_running: bool, demo_database: str
+    obj: Context,
+    respondents: int,
+    questionnaire: str,
+    keep_running: bool,
+    demo_database: str,
+    port: int | None,
+    sandbox_port: int | None,
 ) -> None:
     """Run everything on this machine: sandbox, bot, API; simulated respondents answer
     through the real bot, get segmented and receive follow-ups; then print a report."""
@@ -356,6 +375,8 @@ def demo(
                 questionnaire=questionnaire,
                 keep_running=keep_running,
                 console=console,
+                http_port=port,
+                sandbox_port=sandbox_port,
             )
         )
     except (StartupError, ValueError) as exc:

@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from backend.settings import Settings
+from backend.settings import Role, Settings
 
 BUNDLED = Path(__file__).resolve().parent.parent / "questionnaires"
 DEFAULT_QUESTIONNAIRE = "values-attitudes"
@@ -71,6 +71,8 @@ async def _telegram_main(port: int, conn: Connection) -> None:
             command, payload = await loop.run_in_executor(None, conn.recv)
             if command == "respond":
                 await _respond(client, conn, **payload)
+            elif command == "engage":
+                await _engage(client, conn, **payload)
             elif command == "limits":
                 await client.set_rate_limits(enabled=payload, reset=True)
                 conn.send(("ok", None))
@@ -87,37 +89,94 @@ async def _respond(
     client: Any, conn: Connection, *, definition: dict[str, Any], key: str, count: int, seed: int
 ) -> None:
     from backend.questionnaire import QuestionnaireDefinition
-    from bot.simulator import ScriptedRespondent, latent_chooser, latent_profiles
+    from bot.simulator import ScriptedRespondent, crowd, latent_profiles, persona_chooser
 
     parsed = QuestionnaireDefinition.model_validate(definition)
     rng = random.Random(seed)
     profiles = latent_profiles(parsed, PROFILES, rng)
+    people = crowd(parsed, profiles, count, rng)
     languages = ["en", "en", "en", "de"] if "de" in parsed.languages else ["en"]
     done = 0
     failed = 0
+    stopped = 0
+    completed: list[int] = []
     # Respondents arrive in waves, as people do, not all in the same second.
     gate = asyncio.Semaphore(60)
 
     async def one(index: int) -> None:
-        nonlocal done, failed
+        nonlocal done, failed, stopped
         async with gate:
             user = await client.create_user(
                 first_name=f"Respondent {index + 1}", language_code=rng.choice(languages)
             )
-            profile = profiles[index % len(profiles)]
+            persona = people[index]
             person = random.Random(seed * 100_003 + index)
             script = ScriptedRespondent(
-                client, user.id, parsed, latent_chooser(parsed, profile, person), timeout=60
+                client, user.id, parsed, persona_chooser(parsed, persona, person), timeout=60
             )
             try:
-                await script.take(key)
+                transcript = await script.take(key, stop_after=persona.stop_after)
             except Exception:  # counted and reported; one stuck respondent must not stop all
                 failed += 1
+            else:
+                if transcript.completed:
+                    completed.append(user.id)
+                else:
+                    stopped += 1
             done += 1
             conn.send(("progress", done))
 
     await asyncio.gather(*(one(i) for i in range(count)))
-    conn.send(("finished", {"done": done, "failed": failed}))
+    # One person in a hundred (at least one) blocks the bot right after seeing their
+    # profile: the dispatcher meets Telegram's 403 when it sends them a follow-up.
+    blocked = sorted(rng.sample(completed, max(1, len(completed) // 100))) if completed else []
+    for user_id in blocked:
+        await client.block(user_id)
+    conn.send(
+        (
+            "finished",
+            {
+                "done": done,
+                "failed": failed,
+                "stopped": stopped,
+                "completed": completed,
+                "blocked": blocked,
+            },
+        )
+    )
+
+
+async def _engage(
+    client: Any, conn: Connection, *, users: list[int], seed: int, click_share: float
+) -> None:
+    """Let the people who got a follow-up react: some press its button, one or two /stop."""
+    from backend.followups import CALLBACK_PREFIX
+
+    rng = random.Random(seed + 1)
+    received: list[tuple[int, int, str]] = []
+    for user_id in users:
+        view = await client.chat(user_id)
+        for message in view.bot_messages:
+            for row in message.buttons:
+                for button in row:
+                    if (button.callback_data or "").startswith(CALLBACK_PREFIX):
+                        received.append((user_id, message.message_id, button.callback_data))
+    clicks = 0
+    for user_id, message_id, data in received:
+        if rng.random() < click_share:
+            await client.press(user_id, message_id, data=data)
+            # the bot answers a press with the link: wait for it, as a person would
+            with contextlib.suppress(TimeoutError):
+                await client.next_event(user_id, timeout=10, kinds=("message",))
+            clicks += 1
+    readers = sorted({user_id for user_id, _, _ in received})
+    opted_out = rng.sample(readers, min(len(readers), 1 + len(readers) // 150))
+    for user_id in opted_out:
+        await client.send_command(user_id, "stop")
+        with contextlib.suppress(TimeoutError):
+            await client.next_event(user_id, timeout=10, kinds=("message",))
+    showcase = next((u for u, _, _ in received if u not in opted_out), users[0] if users else None)
+    conn.send(("engaged", {"clicks": clicks, "opted_out": opted_out, "showcase": showcase}))
 
 
 # --- this process ---------------------------------------------------------------------------
@@ -129,11 +188,23 @@ class DemoReport:
     respondents: int
     failed: int
     seconds: float
+    #: Respondents who left part-way, as some people do.
+    stopped: int = 0
+    completed: int = 0
     segments: list[dict[str, Any]] = field(default_factory=list)
     choice_reason: str = ""
-    followups_sent: int = 0
+    #: The outbox after the demo, by state (counted, not estimated).
+    outbox: dict[str, int] = field(default_factory=dict)
+    #: Follow-ups still pending and due later (their delay has not passed yet).
     followups_scheduled: int = 0
+    clicks: int = 0
+    opted_out: int = 0
+    blocked: int = 0
     urls: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def followups_sent(self) -> int:
+        return self.outbox.get("sent", 0)
 
 
 def _progress(console: Console) -> Progress:
@@ -146,6 +217,33 @@ def _progress(console: Console) -> Progress:
     )
 
 
+def demo_settings(
+    settings: Settings, *, token: str, http_port: int, sandbox_port: int
+) -> Settings:
+    """The service's settings in the demo: the sandbox, one ops token, no scheduled runs.
+
+    Built with ``model_validate`` (not ``model_copy``), so the token's role is a ``Role``
+    exactly as when it is read from ``PSYCHOGRAPH_API_TOKENS``.
+    """
+    fields = {name: getattr(settings, name) for name in type(settings).model_fields}
+    fields.update(
+        telegram_base_url=f"http://127.0.0.1:{sandbox_port}/bot",
+        http_port=http_port,
+        api_tokens={token: Role.OPS, **settings.api_tokens},
+        recluster_cron=None,
+        recluster_after_completions=0,
+    )
+    return type(settings).model_validate(fields)
+
+
+def pick_port(wanted: int, *, explicit: bool, what: str) -> int:
+    """``wanted`` when free; a busy default gives way to any free port, a busy choice fails."""
+    port = free_port(wanted)
+    if port != wanted and explicit:
+        raise ValueError(f"port {wanted} is in use; choose a free one with --{what}")
+    return port
+
+
 async def run_demo(
     settings: Settings,
     *,
@@ -153,12 +251,16 @@ async def run_demo(
     questionnaire: str = DEFAULT_QUESTIONNAIRE,
     keep_running: bool = False,
     console: Console | None = None,
-    http_port: int = 8080,
-    sandbox_port: int = 8081,
+    http_port: int | None = None,
+    sandbox_port: int | None = None,
     seed: int = 7,
     wait_forever: Callable[[], Any] | None = None,
 ) -> DemoReport:
-    """Run the demo end to end and return its report (also printed to ``console``)."""
+    """Run the demo end to end and return its report (also printed to ``console``).
+
+    The HTTP port is ``http_port``, else the settings' (``PSYCHOGRAPH_HTTP_PORT``); the
+    sandbox's is ``sandbox_port``, else the next one. A busy default moves to a free port.
+    """
     from backend.questionnaire import load_definition_file
     from backend.runtime import build_service, open_database
     from backend.services.questionnaires import import_definition
@@ -166,18 +268,14 @@ async def run_demo(
 
     console = console or Console()
     started = time.perf_counter()
-    sandbox_port = free_port(sandbox_port)
-    http_port = free_port(http_port)
-    token = "ops-" + secrets.token_urlsafe(12)
-    settings = settings.model_copy(
-        update={
-            "telegram_base_url": f"http://127.0.0.1:{sandbox_port}/bot",
-            "http_port": http_port,
-            "api_tokens": {token: "ops", **settings.api_tokens},
-            "recluster_cron": None,
-            "recluster_after_completions": 0,
-        }
+    http_port = pick_port(
+        http_port or settings.http_port, explicit=http_port is not None, what="port"
     )
+    sandbox_port = pick_port(
+        sandbox_port or http_port + 1, explicit=sandbox_port is not None, what="sandbox-port"
+    )
+    token = "ops-" + secrets.token_urlsafe(12)
+    settings = demo_settings(settings, token=token, http_port=http_port, sandbox_port=sandbox_port)
     context = mp.get_context("spawn")
     parent, child = context.Pipe()
     telegram = context.Process(target=_telegram_side, args=(sandbox_port, child), daemon=True)
@@ -220,13 +318,12 @@ async def run_demo(
                     },
                 )
             )
-            failed = 0
             while True:
                 kind, payload = await asyncio.to_thread(parent.recv)
                 if kind == "progress":
                     progress.update(task, completed=payload)
                 elif kind == "finished":
-                    failed = payload["failed"]
+                    answered = payload
                     break
             task = progress.add_task("Re-clustering", total=None)
             run = await asyncio.to_thread(_recluster, engine, questionnaire, seed)
@@ -234,24 +331,44 @@ async def run_demo(
             task = progress.add_task("Sending follow-ups", total=None)
             parent.send(("limits", True))
             await asyncio.to_thread(parent.recv)
-            sent = await _dispatch(settings, engine)
-            scheduled = await asyncio.to_thread(_pending_followups, engine)
+            await _dispatch(settings, engine)
             progress.update(task, total=1, completed=1)
+            task = progress.add_task("Respondents reacting", total=None)
+            parent.send(
+                (
+                    "engage",
+                    {"users": answered["completed"], "seed": seed, "click_share": 0.3},
+                )
+            )
+            kind, engaged = await asyncio.to_thread(parent.recv)
+            assert kind == "engaged"
+            counts = await asyncio.to_thread(_outcomes, engine, expected_clicks=engaged["clicks"])
+            progress.update(task, total=1, completed=1)
+        host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::") else settings.http_host
+        base = f"http://{host}:{http_port}"
+        sandbox = f"http://127.0.0.1:{sandbox_port}/sandbox/view/chats"
+        showcase = engaged["showcase"]
         report = DemoReport(
             questionnaire=questionnaire,
             respondents=respondents,
-            failed=failed,
+            failed=answered["failed"],
+            stopped=answered["stopped"],
+            completed=len(answered["completed"]),
             seconds=time.perf_counter() - started,
             choice_reason=run.get("reason", ""),
             segments=run.get("segments", []),
-            followups_sent=sent,
-            followups_scheduled=scheduled,
+            outbox=counts["outbox"],
+            followups_scheduled=counts["scheduled"],
+            clicks=counts["clicks"],
+            opted_out=counts["opted_out"],
+            blocked=counts["blocked"],
             urls={
-                "API": f"http://127.0.0.1:{http_port}/api/questionnaires",
-                "OpenAPI": f"http://127.0.0.1:{http_port}/api/openapi.json",
-                "Dashboard": f"http://127.0.0.1:{http_port}/dashboard/",
-                "Metrics": f"http://127.0.0.1:{http_port}/metrics",
-                "A respondent's chat": f"http://127.0.0.1:{sandbox_port}/sandbox/chats/100000001",
+                "Dashboard": f"{base}/dashboard/",
+                "API": f"{base}/api/questionnaires",
+                "OpenAPI": f"{base}/api/openapi.json",
+                "Metrics": f"{base}/metrics",
+                "Respondents' chats": sandbox,
+                **({"A respondent's chat": f"{sandbox}/{showcase}"} if showcase else {}),
                 "API token (ops)": token,
             },
         )
@@ -326,12 +443,54 @@ async def _dispatch(settings: Settings, engine: Any) -> int:
     return report.sent if report is not None else 0
 
 
-def _pending_followups(engine: Any) -> int:
+def _outcomes(engine: Any, *, expected_clicks: int, wait: float = 15.0) -> dict[str, Any]:
+    """Count what the demo came to, from the database: the outbox by state, clicks,
+    opt-outs and blocks (waiting briefly for the bot to record the last presses and for
+    sends in flight to come back)."""
+    from sqlalchemy import func
+    from sqlmodel import select
+
     from backend.followups import status_counts
     from backend.storage.engine import session_scope
+    from backend.storage.followup_tables import FollowupClick, FollowupMessage, FollowupStatus
+    from backend.storage.models import Respondent
+    from backend.storage.types import utcnow
 
-    with session_scope(engine) as session:
-        return int(status_counts(session=session).get("pending", 0))
+    deadline = time.monotonic() + wait
+    while True:
+        with session_scope(engine) as session:
+            clicks = int(session.exec(select(func.count()).select_from(FollowupClick)).one())
+            # the scheduler may be sending too: count once its sends have come back
+            sending = int(
+                session.exec(
+                    select(func.count()).where(FollowupMessage.status == FollowupStatus.SENDING)
+                ).one()
+            )
+            settled = clicks >= expected_clicks and sending == 0
+            if settled or time.monotonic() > deadline:
+                return {
+                    "outbox": status_counts(session=session),
+                    "scheduled": int(
+                        session.exec(
+                            select(func.count()).where(
+                                FollowupMessage.status == FollowupStatus.PENDING,
+                                FollowupMessage.not_before > utcnow(),
+                            )
+                        ).one()
+                    ),
+                    "clicks": clicks,
+                    "opted_out": int(
+                        session.exec(
+                            select(func.count()).where(Respondent.opted_out == True)  # noqa: E712
+                        ).one()
+                    ),
+                    "blocked": int(
+                        session.exec(
+                            select(func.count()).where(Respondent.unreachable == True)  # noqa: E712
+                        ).one()
+                    ),
+                }
+        time.sleep(0.1)
 
 
 def _print(console: Console, report: DemoReport) -> None:
@@ -358,8 +517,20 @@ def _print(console: Console, report: DemoReport) -> None:
     if report.failed:
         console.print(f"[yellow]{report.failed} simulated respondents did not finish.[/]")
     console.print(
-        f"Follow-ups sent into the sandbox: {report.followups_sent} "
-        f"(and {report.followups_scheduled} scheduled for the coming days)"
+        f"{report.completed} completed the quiz; {report.stopped} stopped part-way, as some "
+        "people do (the dashboard's funnel shows where)."
+    )
+    others = ", ".join(
+        f"{count} {state}"
+        for state, count in sorted(report.outbox.items())
+        if state not in ("sent", "pending")
+    )
+    console.print(
+        f"Follow-ups: {report.followups_sent} delivered into the sandbox, "
+        f"{report.followups_scheduled} due in the coming days"
+        f"{f' ({others})' if others else ''}; {report.clicks} button presses; "
+        f"{report.opted_out} opted out with /stop; "
+        f"{report.blocked} blocked the bot."
     )
     console.print()
     for name, url in report.urls.items():

@@ -3,7 +3,8 @@
 A fresh SQLite file gets N respondents with one session each (90% completed, the rest stopped
 at a random question), their answers to a 14-question questionnaire (2 choice + 12 Likert,
 about 13.5 answers a respondent), a score vector per completed session, five segments with
-ten runs, and one follow-up per respondent (random state, 10% clicked) - all with executemany.
+ten runs and the completed respondents assigned to them, and one follow-up per respondent
+(random state, 10% clicked) - all with executemany.
 
 Each page is fetched over HTTP from the real application (signed in with a session cookie):
 ``cold`` with the dashboard's aggregate cache emptied, ``warm`` right after. The baseline is a
@@ -177,6 +178,12 @@ def generate(path: Path, n: int) -> float:
                 for r, sid in enumerate(ids[done])
             ),
         )
+        # Completed respondents sit in one of the five segments (the split-by-segment page).
+        db.executemany(
+            "INSERT INTO segmentassignment (questionnaire_id, respondent_id, segment_id,"
+            " run_id, assigned_at, moves) VALUES (?, ?, ?, 10, ?, 0)",
+            ((qid, int(i), 1 + int(i) % 5, NOW) for i in ids[done]),
+        )
         statuses = rng.choice(["pending", "sent", "sent", "sent", "failed", "cancelled"], size)
         db.executemany(
             "INSERT INTO followupmessage (id, respondent_id, pack_key, item_id, variant,"
@@ -275,12 +282,7 @@ async def time_pages(path: Path) -> list[tuple[str, float, float, float]]:
         found = re.search(r'name="csrf" value="([^"]+)"', page)
         assert found is not None
         await client.post("/dashboard/sign-in", data={"csrf": found.group(1), "token": TOKEN})
-        for name in [
-            "/dashboard/questionnaires",
-            f"/dashboard/questionnaires/{KEY}",
-            f"/dashboard/segments/{KEY}",
-            "/dashboard/followups",
-        ]:
+        for name in PAGE_TABLES:
             forget(())
             times = []
             started = time.perf_counter()
@@ -305,7 +307,15 @@ async def time_pages(path: Path) -> list[tuple[str, float, float, float]]:
 def baselines(path: Path) -> dict[str, float]:
     db = sqlite3.connect(path)
     out = {}
-    for table in ["quizsession", "answer", "sessionscore", "segment", "followupmessage"]:
+    for table in [
+        "quizsession",
+        "answer",
+        "sessionscore",
+        "segment",
+        "segmentationrun",
+        "segmentassignment",
+        "followupmessage",
+    ]:
         started = time.perf_counter()
         db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
         out[table] = time.perf_counter() - started
@@ -317,7 +327,9 @@ def baselines(path: Path) -> dict[str, float]:
 PAGE_TABLES = {
     "/dashboard/questionnaires": ["quizsession", "sessionscore"],
     f"/dashboard/questionnaires/{KEY}": ["quizsession", "answer"],
-    f"/dashboard/segments/{KEY}": ["segment"],
+    f"/dashboard/questionnaires/{KEY}?by=segment": ["answer", "segmentassignment"],
+    "/dashboard/segments": ["segmentationrun", "sessionscore"],
+    f"/dashboard/segments/{KEY}": ["segment", "followupmessage"],
     "/dashboard/followups": ["followupmessage"],
 }
 

@@ -40,6 +40,8 @@ class SimulationError(AssertionError):
 class Transcript:
     answers: dict[str, Any] = field(default_factory=dict)
     result: str = ""
+    #: False when the respondent left part-way (see ``stop_after``).
+    completed: bool = True
     #: Seconds from each action leaving the respondent to the bot's next message arriving.
     latencies: list[float] = field(default_factory=list)
 
@@ -99,8 +101,11 @@ class ScriptedRespondent:
                     return button.callback_data or ""
         raise SimulationError(f"no {action}:{value} button on message {message.message_id}")
 
-    async def take(self, key: str) -> Transcript:
-        """Open questionnaire ``key`` with a deep link and answer until the profile arrives."""
+    async def take(self, key: str, *, stop_after: int | None = None) -> Transcript:
+        """Open questionnaire ``key`` with a deep link and answer until the profile arrives.
+
+        With ``stop_after``, leave the chat after that many answers, as people do.
+        """
         transcript = Transcript()
         if self.think is not None:  # people arrive over time, not all in the same instant
             await asyncio.sleep(self.think())
@@ -123,6 +128,9 @@ class ScriptedRespondent:
                 transcript.result = text
                 return transcript
             question = self._recognise(message)
+            if stop_after is not None and len(transcript.answers) >= stop_after:
+                transcript.completed = False
+                return transcript
             value = self.choose(question)
             if self.think is not None:
                 await asyncio.sleep(self.think())
@@ -245,5 +253,71 @@ def latent_chooser(
         if isinstance(question, TextQuestion):
             return None if not question.required else "No comment"
         return None
+
+    return choose
+
+
+@dataclass(frozen=True, slots=True)
+class Persona:
+    """How one simulated person behaves: whom they resemble and how carefully they answer."""
+
+    #: Index of the latent profile the person resembles.
+    profile: int
+    #: Where the person stands on each dimension (0..1): the profile, shifted a little.
+    levels: dict[str, float]
+    #: Spread of their answers around their levels.
+    noise: float
+    #: Chance of skipping an optional question.
+    skip_rate: float
+    #: Answers given before leaving part-way; None: they finish.
+    stop_after: int | None
+
+
+def crowd(
+    definition: QuestionnaireDefinition,
+    profiles: list[dict[str, float]],
+    count: int,
+    rng: random.Random,
+    *,
+    drop_out: float = 0.12,
+) -> list[Persona]:
+    """Draw ``count`` people as a real sample looks: unequal groups, individual differences,
+    careless and careful answerers, skips, and some who leave part-way.
+
+    Profiles get shares that fall off (about 40/27/19/14 % for four); each person's levels
+    are their profile's plus a personal shift; about ``drop_out`` of them stop early, mostly
+    in the first half of the questionnaire.
+    """
+    weights = [1 / (1 + 0.5 * i) for i in range(len(profiles))]
+    questions = len(definition.questions())
+    people = []
+    for _ in range(count):
+        index = rng.choices(range(len(profiles)), weights=weights)[0]
+        levels = {d: min(max(v + rng.gauss(0, 0.1), 0.0), 1.0) for d, v in profiles[index].items()}
+        stop_after = None
+        if questions > 1 and rng.random() < drop_out:
+            stop_after = min(int(rng.triangular(1, questions, 2)), questions - 1)
+        people.append(
+            Persona(
+                profile=index,
+                levels=levels,
+                noise=rng.uniform(0.08, 0.28),
+                skip_rate=rng.choice((0.0, 0.0, 0.05, 0.2)),
+                stop_after=stop_after,
+            )
+        )
+    return people
+
+
+def persona_chooser(
+    definition: QuestionnaireDefinition, persona: Persona, rng: random.Random
+) -> Chooser:
+    """Answer as ``persona``: near their levels, with their noise, skipping optional items."""
+    answer = latent_chooser(definition, persona.levels, rng, noise=persona.noise)
+
+    def choose(question: Question) -> Any:
+        if not question.required and rng.random() < persona.skip_rate:
+            return None
+        return answer(question)
 
     return choose

@@ -135,7 +135,21 @@ async def dashboard_middleware(request: web.Request, handler: Handler) -> web.St
                     message="This form was not sent from the dashboard or has expired. "
                     "Go back, reload the page and try again.",
                 )
-    response = await view(request)
+    try:
+        response = await view(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        # A page that breaks says so as a page, never as the API's JSON error.
+        log.exception("dashboard page %s failed", request.path)
+        response = render(
+            request,
+            "error.html",
+            status=500,
+            title="Something went wrong",
+            message="This page could not be shown; the error is in the service's log. "
+            "Try again in a moment.",
+        )
     response.headers.update(SECURITY_HEADERS)
     return response
 

@@ -1,6 +1,9 @@
-"""Server-side charts as inline SVG: horizontal bars, a funnel, a heatmap, a sparkline.
+"""Server-side charts as inline SVG: bars, a heatmap, a sparkline, a profile plot, a QR code.
 
 Every label is escaped; the result is :class:`markupsafe.Markup`, safe to place in a template.
+Charts whose labels are long prose (the funnel, answer distributions, the heatmap) are drawn
+as HTML by the templates instead, so text wraps and is never cut; this module gives them
+their colours.
 """
 
 from __future__ import annotations
@@ -58,6 +61,29 @@ def bars(
         )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+#: Colour-blind-safe colours of segments (Okabe and Ito), then greys.
+PALETTE = (
+    "#0072b2",
+    "#e69f00",
+    "#009e73",
+    "#cc79a7",
+    "#56b4e9",
+    "#d55e00",
+    "#8c7a00",
+    "#000000",
+)
+
+
+def colour(index: int) -> str:
+    """Return the colour of the ``index``-th segment."""
+    return PALETTE[index % len(PALETTE)]
+
+
+def diverging(z: float | None, limit: float = 2.0) -> str:
+    """Return the heatmap colour of a z-score (grey when there is none)."""
+    return "#eee" if z is None else _diverging(z, limit)
 
 
 def _diverging(z: float, limit: float = 2.0) -> str:
@@ -143,3 +169,106 @@ def sparkline(values: Sequence[int], *, title: str, width: int = 120, height: in
         f"height='{height}' viewBox='-3 0 {width + 6} {height}'><title>{escape(title)}</title>"
         f"<polyline fill='none' stroke='#4f7cac' stroke-width='2' points='{points}'/>{dots}</svg>"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileLine:
+    """One segment in the profile plot: its name and, per dimension, (mean, low, high)."""
+
+    name: str
+    colour: str
+    points: Sequence[tuple[float, float, float] | None]
+
+
+def _wrap(text: str, width: int = 14, lines: int = 3) -> list[str]:
+    """Break a label into lines of about ``width`` characters at spaces (never cut words)."""
+    out: list[str] = []
+    for word in text.split():
+        if out and len(out[-1]) + 1 + len(word) <= width:
+            out[-1] += " " + word
+        else:
+            out.append(word)
+    if len(out) > lines:  # keep every word: the last line holds the rest
+        out = [*out[: lines - 1], " ".join(out[lines - 1 :])]
+    return out or [""]
+
+
+def profile_plot(
+    dimensions: Sequence[str],
+    ranges: Sequence[tuple[float, float]],
+    lines: Sequence[ProfileLine],
+    *,
+    title: str,
+    column: int = 118,
+    height: int = 260,
+) -> Markup:
+    """Return every segment's mean on each dimension, on the dimension's own scale, with its
+    95% confidence interval as a whisker (a profile plot, as tidyLPA draws them).
+
+    Each column is one dimension, scaled from its lowest to its highest possible score; the
+    scale is written at the top and bottom of each column.
+    """
+    left, top, bottom = 16, 22, 64
+    width = left + column * len(dimensions) + 8
+    total = top + height + bottom
+    plot_bottom = top + height
+
+    def y(value: float, low: float, high: float) -> float:
+        fraction = (value - low) / (high - low) if high > low else 0.5
+        return plot_bottom - max(0.0, min(1.0, fraction)) * height
+
+    parts = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' role='img' width='{width}' height='{total}' "
+        f"viewBox='0 0 {width} {total}' {FONT}><title>{escape(title)}</title>"
+    ]
+    for j, (label, (low, high)) in enumerate(zip(dimensions, ranges, strict=True)):
+        x = left + column * j + column / 2
+        parts.append(
+            f"<line x1='{x:.1f}' y1='{top}' x2='{x:.1f}' y2='{plot_bottom}' stroke='#ccc'/>"
+            f"<text x='{x:.1f}' y='{top - 6}' text-anchor='middle' fill='#666'>"
+            f"{_fmt(high)}</text>"
+            f"<line x1='{x - 8:.1f}' y1='{(top + plot_bottom) / 2:.1f}' x2='{x + 8:.1f}' "
+            f"y2='{(top + plot_bottom) / 2:.1f}' stroke='#ccc'/>"
+        )
+        for n, words in enumerate(_wrap(label)):
+            parts.append(
+                f"<text x='{x:.1f}' y='{plot_bottom + 18 + 14 * n}' text-anchor='middle'>"
+                f"{escape(words)}</text>"
+            )
+        parts.append(
+            f"<text x='{x:.1f}' y='{plot_bottom + 60}' text-anchor='middle' fill='#666'>"
+            f"{_fmt(low)}–{_fmt(high)}</text>"
+        )
+    spread = min(8.0, 36.0 / max(1, len(lines)))
+    for i, line in enumerate(lines):
+        offset = (i - (len(lines) - 1) / 2) * spread
+        coords = []
+        for j, point in enumerate(line.points):
+            if point is None:
+                continue
+            low, high = ranges[j]
+            mean, lo, hi = point
+            x = left + column * j + column / 2 + offset
+            coords.append(f"{x:.1f},{y(mean, low, high):.1f}")
+            parts.append(
+                f"<line x1='{x:.1f}' y1='{y(lo, low, high):.1f}' x2='{x:.1f}' "
+                f"y2='{y(hi, low, high):.1f}' stroke='{line.colour}' stroke-width='2'/>"
+                f"<circle cx='{x:.1f}' cy='{y(mean, low, high):.1f}' r='4' "
+                f"fill='{line.colour}'><title>{escape(line.name)} · {escape(dimensions[j])}: "
+                f"{mean:.2f} (95% CI {lo:.2f}–{hi:.2f})</title></circle>"
+            )
+        if len(coords) > 1:
+            parts.append(
+                f"<polyline fill='none' stroke='{line.colour}' stroke-width='1.5' "
+                f"stroke-opacity='.7' points='{' '.join(coords)}'/>"
+            )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def qr_code(url: str) -> Markup:
+    """Return a QR code of ``url`` as inline SVG."""
+    import segno
+
+    svg = segno.make(url, error="m").svg_inline(scale=4, border=2, title=f"QR code of {url}")
+    return Markup(svg)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import numpy as np
 from sqlalchemy import Engine, bindparam, text
 from sqlmodel import Session, col, select
 
@@ -30,6 +31,8 @@ from backend.questionnaire.schema import (
     YesNoQuestion,
 )
 from backend.scoring import DimensionReliability, ScoringKey, reliability
+from backend.scoring.reliability import WEAK_ALPHA, cronbach_alpha
+from backend.storage.followup_tables import FollowupStatus
 from backend.storage.models import Answer, QuizSession, SessionStatus
 from backend.storage.segment_tables import Segment, SegmentStatus
 
@@ -78,11 +81,72 @@ class Distribution:
 
 
 @dataclass(frozen=True, slots=True)
+class ItemAnalysis:
+    question_id: str
+    text: str
+    reverse: bool
+    #: Correlation of the item with the sum of the scale's other items.
+    item_total: float | None
+    #: The scale's alpha without this item.
+    alpha_if_deleted: float | None
+
+    def lowers(self, alpha: float | None) -> bool:
+        """True when the scale would be more reliable without this item."""
+        return (
+            alpha is not None
+            and self.alpha_if_deleted is not None
+            and self.alpha_if_deleted > alpha + 0.01
+        ) or (self.item_total is not None and self.item_total < 0.2)
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleReliability:
+    dimension: str
+    label: str
+    n: int
+    alpha: float | None
+    items: list[ItemAnalysis]
+
+    @property
+    def verdict(self) -> str:
+        """What the figures mean for the marketer, in one or two sentences."""
+        if len(self.items) < 2:
+            return "One item: reliability needs at least two items that measure the same thing."
+        if self.alpha is None:
+            return (
+                f"Not enough complete answers yet ({self.n}): alpha appears once a few "
+                "respondents have answered every item of this scale."
+            )
+        worst = [i for i in self.items if i.lowers(self.alpha)]
+        worst.sort(key=lambda i: (i.alpha_if_deleted or 0.0) - (i.item_total or 0.0), reverse=True)
+        if self.alpha >= 0.8:
+            level = "Good: the items measure the same thing."
+        elif self.alpha >= WEAK_ALPHA:
+            level = "Acceptable, though more or better items would sharpen it."
+        else:
+            level = "Weak: the items do not hang together well enough to trust the score."
+        if worst:
+            item = worst[0]
+            level += (
+                f" Item “{item.text}” ({item.question_id}) lowers this scale's reliability"
+                + (
+                    f" (alpha {item.alpha_if_deleted:.2f} without it)"
+                    if item.alpha_if_deleted is not None
+                    else ""
+                )
+                + "; consider rewording it"
+                + (" or checking its reverse key." if item.reverse else ".")
+            )
+        return level
+
+
+@dataclass(frozen=True, slots=True)
 class Reliability:
     #: Completed sessions of the version, and how many the figures were computed from.
     completed: int
     sampled: int
     dimensions: list[DimensionReliability]
+    scales: list[ScaleReliability] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,11 +432,14 @@ def distributions_and_answered(
         kind = question.type
         ordered: list[tuple[str, int]]
         if isinstance(question, LikertQuestion):
-            ordered = [(str(p), got.get(str(p), 0)) for p in range(1, question.points + 1)]
+            names = scale_labels(definition, question)
+            ordered = [(names[p - 1], got.get(str(p), 0)) for p in range(1, question.points + 1)]
         elif isinstance(question, SingleChoiceQuestion | MultipleChoiceQuestion):
             ordered = [(definition.text(o.text), got.get(o.id, 0)) for o in question.options]
         elif isinstance(question, YesNoQuestion):
-            ordered = [("yes", got.get("yes", 0)), ("no", got.get("no", 0))]
+            yes = definition.text(question.yes_label) or "yes"
+            no = definition.text(question.no_label) or "no"
+            ordered = [(yes, got.get("yes", 0)), (no, got.get("no", 0))]
         elif isinstance(question, NumberQuestion) and qid in exact:
             low, high = int(question.min or 0), int(question.max or 0)
             ordered = [(str(v), got.get(str(v), 0)) for v in range(low, high + 1)]
@@ -388,6 +455,21 @@ def distributions_and_answered(
             )
         )
     return out, dict(answered)
+
+
+def scale_labels(definition: QuestionnaireDefinition, question: LikertQuestion) -> list[str]:
+    """Return each point of a Likert item as a person reads it: "1 · Strongly disagree"."""
+    points = question.points
+    words = [""] * points
+    if question.labels and len(question.labels) == points:
+        words = [definition.text(label) for label in question.labels]
+    elif question.labels and len(question.labels) == 2:
+        words[0], words[-1] = (definition.text(label) for label in question.labels)
+    if question.min_label is not None:
+        words[0] = definition.text(question.min_label)
+    if question.max_label is not None:
+        words[-1] = definition.text(question.max_label)
+    return [f"{p} · {w}" if w else str(p) for p, w in enumerate(words, start=1)]
 
 
 def _binned(dialect: str, qid: str, version_id: int, *, session: Session) -> dict[str, int]:
@@ -454,8 +536,46 @@ def sampled_reliability(
     ):
         by_session[session_id][question_id] = value
     key = ScoringKey.from_definition(definition)
-    dims = reliability(key, key.raw_matrix(list(by_session.values())))
-    return Reliability(completed=int(completed), sampled=len(by_session), dimensions=dims)
+    raw = key.raw_matrix(list(by_session.values()))
+    dims = reliability(key, raw)
+    return Reliability(
+        completed=int(completed),
+        sampled=len(by_session),
+        dimensions=dims,
+        scales=item_analysis(definition, key, raw, dims),
+    )
+
+
+def item_analysis(
+    definition: QuestionnaireDefinition,
+    key: ScoringKey,
+    raw: Any,
+    dims: list[DimensionReliability],
+) -> list[ScaleReliability]:
+    """Add alpha-if-item-deleted to the scoring core's alpha and item-total correlations."""
+    keyed = np.asarray(raw, dtype=np.float64) * key.scales + key.offsets
+    questions = definition.questions()
+    out = []
+    for d, dim in enumerate(dims):
+        cols = [c for c, column in enumerate(key.columns) if column.dimension == d]
+        block = keyed[:, cols]
+        complete = block[~np.isnan(block).any(axis=1)] if len(block) else block
+        items = []
+        for position, stat in enumerate(dim.items):
+            rest = np.delete(complete, position, axis=1) if len(cols) > 2 else None
+            question = questions.get(stat.question)
+            items.append(
+                ItemAnalysis(
+                    question_id=stat.question,
+                    text=definition.text(question.text) if question is not None else "",
+                    reverse=stat.reverse,
+                    item_total=stat.corrected_item_total,
+                    alpha_if_deleted=cronbach_alpha(rest) if rest is not None else None,
+                )
+            )
+        label = definition.text(definition.dimension(dim.dimension).label)
+        out.append(ScaleReliability(dim.dimension, label, dim.n, dim.alpha, items))
+    return out
 
 
 # --- segments ------------------------------------------------------------------------------
@@ -471,3 +591,254 @@ def segment_rows(questionnaire_id: int, *, session: Session) -> list[Segment]:
             .order_by(col(Segment.size).desc())
         ).all()
     )
+
+
+# --- answers split by segment --------------------------------------------------------------
+
+
+def answers_by_segment(
+    definition: QuestionnaireDefinition,
+    version_id: int,
+    questionnaire_id: int,
+    *,
+    session: Session,
+) -> dict[str, dict[int, dict[str, int]]]:
+    """Count each choice and Likert item's answers by value within each current segment.
+
+    Returns question id -> segment id -> value (as stored: point, option id) -> count.
+    Grouped in SQL; only asked for when a marketer splits the answers.
+    """
+    dialect = _dialect(session)
+    questions = definition.questions()
+    scalar = [
+        qid
+        for qid, q in questions.items()
+        if isinstance(q, LikertQuestion | SingleChoiceQuestion | YesNoQuestion)
+    ]
+    multi = [qid for qid, q in questions.items() if isinstance(q, MultipleChoiceQuestion)]
+    out: dict[str, dict[int, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    join = (
+        "JOIN quizsession s ON s.id = a.session_id "
+        "JOIN segmentassignment g ON g.respondent_id = s.respondent_id "
+        "AND g.questionnaire_id = :q "
+    )
+    if scalar:
+        value = _scalar(dialect, "a.value")
+        rows = session.execute(
+            text(
+                f"SELECT a.question_id, g.segment_id, {value} AS v, COUNT(*) FROM answer a "
+                f"{join}WHERE s.version_id = :v AND a.question_id IN :ids "
+                "GROUP BY a.question_id, g.segment_id, v"
+            ).bindparams(bindparam("ids", expanding=True)),
+            {"v": version_id, "q": questionnaire_id, "ids": scalar},
+        )
+        for qid, segment_id, raw, count in rows:
+            if raw is not None:
+                out[qid][int(segment_id)][_value_label(raw)] = int(count)
+    if multi:
+        source = (
+            "answer a CROSS JOIN LATERAL jsonb_array_elements_text(a.value) AS e(value)"
+            if dialect == "postgresql"
+            else "answer a, json_each(a.value) AS e"
+        )
+        rows = session.execute(
+            text(
+                f"SELECT a.question_id, g.segment_id, e.value, COUNT(*) FROM {source} "
+                f"{join}WHERE s.version_id = :v AND a.question_id IN :ids "
+                "GROUP BY a.question_id, g.segment_id, e.value"
+            ).bindparams(bindparam("ids", expanding=True)),
+            {"v": version_id, "q": questionnaire_id, "ids": multi},
+        )
+        for qid, segment_id, option, count in rows:
+            out[qid][int(segment_id)][str(option)] = int(count)
+    return {qid: dict(by) for qid, by in out.items()}
+
+
+def value_order(definition: QuestionnaireDefinition, question: Any) -> list[tuple[str, str]]:
+    """Return (stored value, label) of a question's possible answers, in its own order."""
+    if isinstance(question, LikertQuestion):
+        names = scale_labels(definition, question)
+        return [(str(p), names[p - 1]) for p in range(1, question.points + 1)]
+    if isinstance(question, SingleChoiceQuestion | MultipleChoiceQuestion):
+        return [(o.id, definition.text(o.text)) for o in question.options]
+    if isinstance(question, YesNoQuestion):
+        return [
+            ("yes", definition.text(question.yes_label) or "yes"),
+            ("no", definition.text(question.no_label) or "no"),
+        ]
+    return []
+
+
+# --- segment history and membership --------------------------------------------------------
+
+
+def membership_confidence(questionnaire_id: int, *, session: Session) -> dict[int, Any] | None:
+    """Return segment id -> how sure the segmenter is of its members, or None.
+
+    Wired when soft membership lands (``SegmentAssignment.confidence``): then this returns,
+    per segment, the members' median confidence and the share below 0.6 (uncertain members).
+    Until then the segmenter gives hard assignments only and the cards leave the section out.
+    """
+    return None
+
+
+# --- follow-ups ----------------------------------------------------------------------------
+
+
+@dataclass
+class FollowupCounts:
+    """What happened to one item (and variant) for one segment's respondents."""
+
+    pack_key: str
+    item_id: str
+    variant: str | None
+    segment_key: str
+    queued: int = 0
+    #: Still pending, moved later by quiet hours or the frequency cap.
+    deferred: int = 0
+    #: Still pending and not deferred: due later or right now.
+    waiting: int = 0
+    #: Requests made (delivered or uncertain).
+    sent: int = 0
+    delivered: int = 0
+    clicked: int = 0
+    #: Respondents whose last delivered follow-up this was when they opted out (/stop).
+    opted_out_after: int = 0
+    #: Sends Telegram refused because the person had blocked the bot (403).
+    blocked: int = 0
+    expired: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    deferred_reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def click_rate(self) -> float | None:
+        return self.clicked / self.delivered if self.delivered else None
+
+
+DEFERRED_PREFIX = "deferred: "
+BLOCKED_PREFIX = "blocked: "
+
+
+def _in_state(session: Session, status: str) -> str:
+    """SQL of the outbox rows in one state, found through the state index (few rows)."""
+    # SQLite would merge the subquery into the outer GROUP BY and scan the whole table in
+    # the statistics index's order; a LIMIT keeps it apart. PostgreSQL plans this well.
+    limit = " LIMIT -1" if _dialect(session) == "sqlite" else ""
+    return (
+        "SELECT pack_key, item_id, variant, segment_key, reason FROM followupmessage "
+        f"WHERE status = '{FollowupStatus(status).value}'{limit}"
+    )
+
+
+def deferred_reasons(
+    *, session: Session
+) -> dict[tuple[str, str, str | None, str], dict[str, int]]:
+    """Return (pack, item, variant, segment key) -> why its pending rows wait -> count.
+
+    Reads the row's reason ("deferred: quiet hours", "deferred: frequency cap"); this is the
+    one place to change when the outbox records the reason in a column of its own.
+    """
+    rows = session.execute(
+        text(
+            "SELECT f.pack_key, f.item_id, f.variant, f.segment_key, f.reason, COUNT(*) "
+            f"FROM ({_in_state(session, 'pending')}) f WHERE f.reason LIKE :prefix "
+            "GROUP BY f.pack_key, f.item_id, f.variant, f.segment_key, f.reason"
+        ),
+        {"prefix": DEFERRED_PREFIX + "%"},
+    )
+    out: dict[tuple[str, str, str | None, str], dict[str, int]] = defaultdict(dict)
+    for pack, item, variant, segment, reason, count in rows:
+        out[(pack, item, variant, segment)][str(reason).removeprefix(DEFERRED_PREFIX)] = int(count)
+    return dict(out)
+
+
+def followup_counts(*, session: Session) -> list[FollowupCounts]:
+    """Count per item, variant and segment everything the follow-ups page shows, in SQL.
+
+    Rows are keyed by the segment's id, never by the name saved when a row was queued, so
+    the page always shows the segment's current name.
+    """
+    group = "f.pack_key, f.item_id, f.variant, f.segment_key"
+    rows: dict[tuple[Any, ...], FollowupCounts] = {}
+
+    def at(key: tuple[Any, ...]) -> FollowupCounts:
+        if key not in rows:
+            rows[key] = FollowupCounts(*key)
+        return rows[key]
+
+    # By state, from the statistics index alone; the reasons are read for the few rows
+    # whose state has several (pending: deferred or not; failed: blocked or not).
+    # Grouped in the index's own order (the stored name too, merged here): no sort needed.
+    for *key, _name, status, count in session.execute(
+        text(
+            f"SELECT {group}, f.segment_name, f.status, COUNT(*) FROM followupmessage f "
+            f"GROUP BY {group}, f.segment_name, f.status"
+        )
+    ):
+        counts = at(tuple(key))
+        counts.queued += count
+        if status in ("sent", "uncertain"):
+            counts.sent += count
+        if status == "sent":
+            counts.delivered += count
+        elif status in ("pending", "sending"):
+            counts.waiting += count
+        elif status == "failed":
+            counts.failed += count
+        elif status == "expired":
+            counts.expired += count
+        elif status == "cancelled":
+            counts.cancelled += count
+    for *key, count in session.execute(
+        text(
+            f"SELECT {group}, COUNT(*) FROM ({_in_state(session, 'failed')}) f "
+            f"WHERE f.reason LIKE :blocked GROUP BY {group}"
+        ),
+        {"blocked": BLOCKED_PREFIX + "%"},
+    ):
+        counts = at(tuple(key))
+        counts.blocked += count
+        counts.failed -= count
+    for *key, count in session.execute(
+        text(
+            f"SELECT {group}, COUNT(DISTINCT c.message_id) FROM followupclick c "
+            f"JOIN followupmessage f ON f.id = c.message_id GROUP BY {group}"
+        )
+    ):
+        at(tuple(key)).clicked = int(count)
+    # Last touch: an opt-out counts against the last follow-up the person had received.
+    # (Few people opt out: read them first; CROSS JOIN keeps SQLite to that order.)
+    for *key, count in session.execute(
+        text(
+            f"SELECT {group}, COUNT(*) FROM respondent r CROSS JOIN followupmessage f "
+            "WHERE f.respondent_id = r.id AND r.opted_out = :yes AND f.status = 'sent' "
+            "AND f.sent_at = ("
+            "SELECT MAX(l.sent_at) FROM followupmessage l "
+            "WHERE l.respondent_id = f.respondent_id AND l.status = 'sent') "
+            f"GROUP BY {group}"
+        ),
+        {"yes": True},
+    ):
+        at(tuple(key)).opted_out_after = int(count)
+    for group_key, reasons in deferred_reasons(session=session).items():
+        if group_key in rows:
+            deferred = sum(reasons.values())
+            rows[group_key].deferred_reasons = reasons
+            rows[group_key].deferred += deferred
+            rows[group_key].waiting -= deferred
+    return sorted(
+        rows.values(),
+        key=lambda r: (r.segment_key, r.pack_key, r.item_id, r.variant or ""),
+    )
+
+
+def cached_followup_counts(engine: Engine) -> list[FollowupCounts] | None:
+    """:func:`followup_counts`, served from the cache like the funnel (None while a first
+    count over a large outbox takes longer than a page may wait)."""
+
+    def compute() -> list[FollowupCounts]:
+        with Session(engine) as session:
+            return followup_counts(session=session)
+
+    return cached_within(("fc", id(engine)), compute, wait=PAGE_WAIT_SECONDS)

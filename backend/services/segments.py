@@ -442,7 +442,12 @@ def recluster(
     with session_scope(engine) as session:
         run = session.get(SegmentationRun, run_id)
         assert run is not None
-        run.metrics = {**run.metrics, "timings": dict(timings), "followups_queued": queued}
+        run.metrics = {
+            **run.metrics,
+            "timings": dict(timings),
+            "followups_queued": queued,
+            **_spread(features, labels, segment_ids),
+        }
         session.add(run)
     report("done", 1.0)
     return RunReport(
@@ -461,6 +466,33 @@ def recluster(
         duration_seconds=time.perf_counter() - started,
         timings=timings,
     )
+
+
+def _spread(features: Any, labels: NDArray[np.intp], segment_ids: Sequence[int]) -> dict[str, Any]:
+    """Each segment's size, and per dimension its mean, standard deviation and count in the
+    items' units: the dashboard's size trend and profile plot with confidence intervals."""
+    k = len(segment_ids)
+    sizes = np.bincount(labels, minlength=k)
+    spread: dict[str, dict[str, list[float]]] = {str(sid): {} for sid in segment_ids}
+    scaler = features.standardiser
+    for dim in features.dimensions:
+        if dim not in scaler.columns:
+            continue
+        j = scaler.columns.index(dim)
+        values = features.values[:, j] * scaler.scale[j] + scaler.mean[j]
+        sums = np.bincount(labels, weights=values, minlength=k)
+        squares = np.bincount(labels, weights=values * values, minlength=k)
+        for i, sid in enumerate(segment_ids):
+            n = int(sizes[i])
+            if n == 0:
+                continue
+            mean = sums[i] / n
+            var = max(0.0, (squares[i] - n * mean * mean) / (n - 1)) if n > 1 else 0.0
+            spread[str(sid)][dim] = [float(mean), math.sqrt(var), n]
+    return {
+        "sizes": {str(sid): int(sizes[i]) for i, sid in enumerate(segment_ids)},
+        "spread": spread,
+    }
 
 
 def _candidate_dict(candidate: Any) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from bot.sandbox.instance import SANDBOX, Sandbox
 from bot.sandbox.methods import success_body
 from bot.sandbox.params import Params
 from bot.sandbox.webhook import WebhookDispatcher
+from bot.sandbox.webview import routes as view_routes
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ def create_sandbox_app(config: SandboxConfig | None = None) -> web.Application:
     app[SANDBOX] = Sandbox.create(config or SandboxConfig())
     app.router.add_route("*", r"/bot{token}/{method}", _bot_call)
     app.router.add_routes(routes)
+    app.router.add_routes(view_routes)
     app.cleanup_ctx.append(_webhook_delivery)
     app.on_shutdown.append(_wake_waiters)
     return app

@@ -110,6 +110,8 @@ class Message:
     reply_to: int | None = None
     edit_date: int | None = None
     deleted: bool = False
+    #: A bot message sent while no update of the chat awaited an answer (e.g. a follow-up).
+    unprompted: bool = False
 
     @property
     def inline_keyboard(self) -> list[list[dict[str, Any]]]:
@@ -512,6 +514,7 @@ class World:
             parse_mode=parse_mode,
             reply_markup=reply_markup,
             reply_to=reply_to,
+            unprompted=received is None,
         )
         if reply_markup is not None:
             if "keyboard" in reply_markup:

@@ -49,7 +49,8 @@ sections:
           - {{id: gaming, text: Gaming}}
 """
     + "".join(
-        f"      - {{id: {d}{i}, type: likert, text: 'About {d} ({i})'}}\n"
+        f"      - {{id: {d}{i}, type: likert, text: 'About {d} ({i})', "
+        "min_label: Disagree, max_label: Agree}\n"
         for d in DIMENSIONS
         for i in range(3)
     )

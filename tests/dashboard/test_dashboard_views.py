@@ -6,19 +6,23 @@ import asyncio
 import io
 import re
 import time
+from collections.abc import Awaitable, Callable
 
 import pytest
 from sqlalchemy import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
+from backend.api.app import create_app
 from backend.dashboard.auth import SESSION_COOKIE, issue_session, read_session
 from backend.dashboard.queries import forget
 from backend.services.segments import list_segments, recluster
 from backend.settings import Role, Settings
 from backend.storage.engine import session_scope
-from backend.storage.segment_tables import SegmentationRun
+from backend.storage.followup_tables import FollowupStatus
+from backend.storage.segment_tables import Segment, SegmentationRun
+from backend.storage.types import utcnow
 from tests.dashboard.conftest import TOKENS, Client, csrf_of, sign_in
-from tests.dashboard.dashboard_seed import KEY, seed
+from tests.dashboard.dashboard_seed import KEY, definition, seed
 
 VALID = """\
 id: snack-habits
@@ -275,20 +279,103 @@ async def test_questionnaire_page_counts_the_funnel_and_answers_in_sql(
     response = await client.get(f"/dashboard/questionnaires/{KEY}")
     assert response.status == 200
     html = await response.text()
-    assert f"{seeded.started} started, {seeded.completed} completed" in html
-    for question, answered in seeded.answered.items():
+    summary = html.split('id="funnel-summary"')[1].split("</p>")[0]
+    assert f"<strong>{seeded.started}</strong> started" in summary
+    assert f"<strong>{seeded.completed}</strong> completed" in summary
+    # "completed" is said once, and no stray period after the counts
+    assert summary.count("completed") == 1
+    assert " ." not in summary
+    funnel = html.split('id="funnel"')[1].split("</figure>")[0]
+    questions = definition().questions()
+    marked: list[int] = []
+    plain: list[int] = []
+    for number, (question, answered) in enumerate(seeded.answered.items(), start=1):
         reached = answered + seeded.stopped[question]
         stopped = seeded.stopped[question]
-        assert re.search(
-            rf"<code>{question}</code>[^<]*</td>\s*<td class=\"num\">{reached:,}</td>"
-            rf"<td class=\"num\">{stopped:,}</td>",
-            html,
-        ), question
-    assert "Answers to channel" in html
-    assert f">{seeded.channel_online}</text>" in html
-    assert html.count("<svg") >= 1 + len(seeded.answered)
+        # bars are labelled with the question's text, not its id
+        row = re.search(
+            rf'<tr( class="drop")?><td class="label">{number}\. '
+            rf"{re.escape(questions[question].text)}"
+            rf'</td>.*?<td class="value">{reached:,}( · {stopped:,} left here [^<]*)?</td>',
+            funnel,
+            re.S,
+        )
+        assert row is not None, question
+        (marked if row.group(1) else plain).append(stopped)
+    # the places most people left are marked, at most three of them
+    assert 1 <= len(marked) <= 3
+    assert min(marked) >= max(plain)
+    # Likert answers carry the scale's labels
+    assert "1 · Disagree" in html
+    assert "5 · Agree" in html
+    assert "Where do you shop most?" in html
+    assert f'<td class="value">{seeded.channel_online} (' in html
     reliability = html.split('id="reliability"')[1].split("</table>")[0]
-    assert reliability.count("<tr>") == 1 + 4
+    assert reliability.count('class="group"') == 4
+    assert reliability.count("<tr>") == 1 + 4 * 3
+    verdicts = html.split('id="verdicts"')[1].split("</ul>")[0]
+    assert verdicts.count("<li>") == 4
+    assert 'class="empty"' not in html
+
+
+async def test_an_empty_questionnaire_explains_how_to_get_respondents(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    sqlite_engine: Engine,
+    dashboard_settings: Settings,
+) -> None:
+    from types import SimpleNamespace
+
+    bot = SimpleNamespace(bot=SimpleNamespace(username="habits_bot"))
+    app = create_app(dashboard_settings, sqlite_engine, bot=bot)
+    client = await aiohttp_client(app)
+    await sign_in(client, "marketer")
+    csrf = await csrf_of(client, "/dashboard/questionnaires")
+    uploaded = await client.post(
+        "/dashboard/questionnaires",
+        data={"csrf": csrf, "definition": _file("snacks.yaml", VALID)},
+    )
+    assert uploaded.status == 200
+    after = await uploaded.text()
+    link = "https://t.me/habits_bot?start=snack-habits"
+    # right after the upload: the link to share and its QR code
+    share = after.split('id="share"')[1].split("</section>")[0]
+    assert f'href="{link}"' in share
+    assert "<svg" in share
+    html = await (await client.get("/dashboard/questionnaires/snack-habits")).text()
+    empty = html.split('id="empty"')[1].split("</section>")[0]
+    assert "No respondents yet" in empty
+    assert link in empty
+    assert "<svg" in empty  # the QR code
+    # no funnel of zeros, no empty charts, no alarms
+    assert 'id="funnel"' not in html
+    assert 'class="weak"' not in html
+    assert 'id="reliability"' not in html
+    # without the bot in the process the link is explained, with no QR code
+    plain = await aiohttp_client(create_app(dashboard_settings, sqlite_engine))
+    await sign_in(plain, "marketer")
+    html = await (await plain.get("/dashboard/questionnaires/snack-habits")).text()
+    assert "https://t.me/&lt;bot&gt;?start=snack-habits" in html
+    assert "<svg" not in html
+
+
+async def test_answers_split_by_segment_show_each_segments_shares(
+    client: Client, engine: Engine
+) -> None:
+    seed(engine, 150, seed=12)
+    report = recluster(engine, KEY, random_state=0)
+    await sign_in(client, "analyst")
+    html = await (await client.get(f"/dashboard/questionnaires/{KEY}?by=segment")).text()
+    with session_scope(engine) as session:
+        names = [s.name for s in list_segments(KEY, session=session)]
+    tables = html.split('class="split"')[1:]
+    assert len(tables) == 2 + 12  # two choice questions and twelve Likert items
+    first = tables[0].split("</table>")[0]
+    for name in names:
+        assert name in first
+    assert first.count("<tr>") == 1 + 2  # online, in a store
+    shares = re.findall(r"<td>Online</td>(.*?)</tr>", first)[0]
+    assert len(re.findall(r"(\d+)%", shares)) == report.k
+    assert 'href="/dashboard/questionnaires/habits">Show everyone together' in html
 
 
 async def test_export_with_the_session_matches_the_api_csv(client: Client, engine: Engine) -> None:
@@ -350,18 +437,71 @@ async def test_rename_persists_and_an_empty_name_is_explained(
 
 async def test_segments_page_shows_profiles_cards_and_runs(client: Client, engine: Engine) -> None:
     seed(engine, 150, seed=8)
+    first = recluster(engine, KEY, random_state=0)
+    seed(engine, 60, seed=18)
     report = recluster(engine, KEY, random_state=0)
     await sign_in(client, "ops")
+    with session_scope(engine) as session:
+        segments = list_segments(KEY, session=session)
+    long_name = "Weekend explorers who shop online and cook at home every single day"
+    csrf = await csrf_of(client, f"/dashboard/segments/{KEY}")
+    await client.post(
+        f"/dashboard/segments/{KEY}/{segments[0].id}", data={"csrf": csrf, "name": long_name}
+    )
     html = await (await client.get(f"/dashboard/segments/{KEY}")).text()
     assert html.count('class="card"') == report.k
-    heatmap = html.split('id="heatmap"')[1].split("</figure>")[0]
-    assert heatmap.count("<rect") == report.k * 4 + report.k
+    # the profile plot: a mean and a confidence whisker per segment and dimension
+    profile = html.split('id="profile"')[1].split("</figure>")[0]
+    assert profile.count("<circle") == report.k * 4
+    assert "95% CI" in profile
+    assert profile.count("1–5</text>") == 4  # each dimension's own scale
+    assert long_name in profile  # the legend, in HTML: never cut
+    heatmap = html.split('id="heatmap"')[1].split("</table>")[0]
+    assert heatmap.count('class="cell"') == report.k * 4 + 4
+    assert long_name in heatmap
+    assert "SD</small>" in heatmap
+    legend = html.split('id="legend"')[1].split("</div>")[0]
+    assert "Below average" in legend
+    assert "above average" in legend
+    card = html.split(f'id="segment-{segments[0].id}"')[1].split("</section>")[0]
+    assert re.search(r"than average: \d\.\d vs \d\.\d on the 1–5 scale", card)
+    # two runs: the size trend has two points
+    assert "Size over the last 2 runs" in card
+    assert "<polyline" in card
+    assert '<details class="rename"><summary>Rename' in card
     runs = html.split('id="runs"')[1].split("</table>")[0]
     assert f'<td class="num">{report.k}</td>' in runs
     assert "silhouette" in runs
+    explain = html.split('id="explain"')[1].split("</dl>")[0]
+    assert "adjusted Rand index" in explain
+    transition = html.split(f'id="transition-{report.run_id}"')[1].split("</details>")[0]
+    assert f"from run {first.run_id}" in transition
+    assert long_name in transition
     export = await client.get(f"/dashboard/segments/{KEY}/segments.csv")
     assert export.status == 200
-    assert len((await export.text()).splitlines()) == 1 + 120
+    assert len((await export.text()).splitlines()) == 1 + 120 + 48
+
+
+async def test_segments_index_says_when_the_next_run_is(
+    aiohttp_client: Callable[..., Awaitable[Client]], sqlite_engine: Engine
+) -> None:
+    seed(sqlite_engine, 60, seed=3)
+    recluster(sqlite_engine, KEY, random_state=0)
+    tokens = ",".join(f"{role}:{token}" for role, token in TOKENS.items())
+    off = Settings(api_tokens=tokens, recluster_cron="", recluster_after_completions=0)
+    client = await aiohttp_client(create_app(off, sqlite_engine))
+    await sign_in(client, "analyst")
+    html = await (await client.get("/dashboard/segments")).text()
+    assert "Scheduled re-clustering is off" in html
+    assert "not scheduled: re-cluster by hand" in html
+    assert "scheduled</td>" not in html
+    row = html.split('id="schedule"')[1].split("</table>")[0]
+    assert " UTC, succeeded" in row  # the last run
+    daily = Settings(api_tokens=tokens, recluster_cron="0 3 * * *")
+    client = await aiohttp_client(create_app(daily, sqlite_engine))
+    await sign_in(client, "analyst")
+    html = await (await client.get("/dashboard/segments")).text()
+    assert re.search(r"\d{4}-\d\d-\d\d 03:00 UTC</td>", html)
 
 
 async def test_recluster_button_runs_in_the_background(client: Client, engine: Engine) -> None:
@@ -384,12 +524,17 @@ async def test_recluster_button_runs_in_the_background(client: Client, engine: E
     assert done[0].k is not None
     html = await (await client.get(f"/dashboard/segments/{KEY}")).text()
     assert 'class="card"' in html
+    assert "reload this page" not in html
 
 
 async def test_followups_page_shows_items_per_segment_and_outbox(
     client: Client, engine: Engine
 ) -> None:
+    from sqlalchemy import update
+
     from backend.followups import enqueue_for_assignments, import_pack, load_content
+    from backend.storage.followup_tables import FollowupClick, FollowupMessage
+    from backend.storage.models import Respondent
     from backend.storage.segment_tables import SegmentAssignment
 
     seed(engine, 90, seed=10)
@@ -405,6 +550,7 @@ items:
     text: "Hi {{{{ first_name }}}}, try a new trail."
   - id: everyone
     target: {{default: true}}
+    send_after: 2d
     variants:
       - {{id: a, text: "Tip A for {{{{ segment_name }}}}"}}
       - {{id: b, text: "Tip B for {{{{ segment_name }}}}"}}
@@ -414,12 +560,98 @@ items:
     with session_scope(engine) as session:
         import_pack(pack, session=session)
         enqueue_for_assignments(session, session.exec(select(SegmentAssignment)).all())
-    await sign_in(client, "analyst")
+    with session_scope(engine) as session:
+        rows = session.exec(
+            select(FollowupMessage)
+            .where(FollowupMessage.item_id == "everyone")
+            .order_by(FollowupMessage.id)
+        ).all()
+        segment_key = rows[0].segment_key
+        mine = [r for r in rows if r.segment_key == segment_key]
+        now = utcnow()
+        for row in mine[:4]:
+            row.status, row.sent_at = FollowupStatus.SENT, now
+        mine[4].status, mine[4].reason = FollowupStatus.FAILED, "blocked: Forbidden"
+        mine[5].status = FollowupStatus.EXPIRED
+        mine[6].reason = "deferred: quiet hours"
+        for row in mine:
+            session.add(row)
+        session.flush()
+        session.add(FollowupClick(message_id=mine[0].id or 0))
+        session.add(FollowupClick(message_id=mine[0].id or 0))  # one person, two presses
+        session.add(FollowupClick(message_id=mine[1].id or 0))
+        session.execute(
+            update(Respondent)
+            .where(col(Respondent.id) == mine[3].respondent_id)
+            .values(opted_out=True)
+        )
+        variants = {r.variant for r in mine[:4]}
+        every_segment = set(session.exec(select(FollowupMessage.segment_key)).all())
+    await sign_in(client, "marketer")
+    # renamed after the rows were queued: the page shows the new name only
+    with session_scope(engine) as session:
+        segment = session.get(Segment, int(segment_key))
+        assert segment is not None
+        old_name = segment.name
+    csrf = await csrf_of(client, f"/dashboard/segments/{KEY}")
+    await client.post(
+        f"/dashboard/segments/{KEY}/{segment_key}", data={"csrf": csrf, "name": "Trail lovers"}
+    )
     response = await client.get("/dashboard/followups")
     html = await response.text()
     assert response.status == 200, html
-    assert "habits-followups: <code>" in html
+    assert old_name not in html
+    items = html.split('class="items"')[1].split("</table>")[0]
+    assert "Hi {{ first_name }}, try a new trail." in items
+    assert "<strong>a:</strong> Tip A for {{ segment_name }}" in items
+    assert "2 days after joining the segment" in items
+    assert "as soon as a respondent joins the segment" in items
+    assert f'#segment-{segment_key}">Trail lovers</a>' in items
+    results = html.split('id="results"')[1].split("</table>")[0]
+    groups = results.split('class="group"')[1:]
+    # every segment's rows sit together under its current name
+    assert len(groups) == len(every_segment)
+    trail = next(g for g in groups if "Trail lovers" in g)
+    cells = [
+        [
+            int(n.replace(",", "")) if n.replace(",", "").isdigit() else n
+            for n in re.findall(r'<td class="num">([^<]*)', row)
+        ]
+        for row in trail.split("<tr>")[1:]
+        if "everyone</a>" in row
+    ]
+    totals = [
+        sum(c[i] for c in cells if isinstance(c[i], int)) for i in range(len(cells[0])) if i != 6
+    ]
+    queued, waiting, _deferred, sent, delivered, clicked, opted, blocked, expired, failed = totals
+    assert (queued, sent, delivered, clicked) == (len(mine), 4, 4, 2)
+    assert (opted, blocked, expired, failed) == (1, 1, 1, 0)
+    assert waiting == len(mine) - 7
+    assert "quiet hours: 1" in trail
+    assert len(variants) >= 1
     assert 'id="outbox"' in html
-    assert "pending" in html
-    items = html.split('id="items"')[1].split("</table>")[0]
-    assert "<code>everyone</code>" in items or "<code>outdoors</code>" in items
+
+
+async def test_the_favicon_is_served(sqlite_client: Client) -> None:
+    response = await sqlite_client.get("/favicon.ico")
+    assert response.status == 200
+    assert response.content_type == "image/svg+xml"
+    assert "<svg" in await response.text()
+
+
+async def test_a_page_that_breaks_answers_with_a_page_not_json(
+    sqlite_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backend.dashboard import views
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(views, "_questionnaire_list", broken)
+    await sign_in(sqlite_client, "ops")
+    response = await sqlite_client.get("/dashboard/questionnaires")
+    assert response.status == 500
+    assert response.content_type == "text/html"
+    html = await response.text()
+    assert "Something went wrong" in html
+    assert "database went away" not in html
