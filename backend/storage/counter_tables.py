@@ -5,7 +5,8 @@
 wait on a shared counter row; a figure is the sum of its rows, and a periodic fold replaces
 the rows of each figure by their sum (see :mod:`backend.storage.counters`).
 ``uncountedquestion`` lists the free-text questions of each version, whose answers are
-counted as answered but not by value.
+counted as answered but not by value. ``jobtick`` records which tick of a periodic job an
+instance claimed, so that several workers run it once per tick.
 """
 
 from __future__ import annotations
@@ -45,3 +46,10 @@ class UncountedQuestion(SQLModel, table=True):
         )
     )
     question_id: str = Field(max_length=64, primary_key=True)
+
+
+class JobTick(SQLModel, table=True):
+    """The latest tick of a periodic job that an instance claimed (see scheduler.leader)."""
+
+    job: str = Field(max_length=64, primary_key=True)
+    tick: int = Field(sa_type=BigInteger)

@@ -1,4 +1,4 @@
-"""Counts kept as rows change: statcounter, uncountedquestion and their triggers
+"""Counts kept as rows change (statcounter, uncountedquestion, triggers); job ticks
 
 Revision ID: 0008_counters
 Revises: 0004_report_indexes
@@ -47,6 +47,12 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("version_id", "question_id", name=op.f("pk_uncountedquestion")),
     )
+    op.create_table(
+        "jobtick",
+        sa.Column("job", sa.String(length=64), nullable=False),
+        sa.Column("tick", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("job", name=op.f("pk_jobtick")),
+    )
     connection = op.get_bind()
     counters.install(connection)
     counters.backfill(connection)
@@ -54,6 +60,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     counters.uninstall(op.get_bind())
+    op.drop_table("jobtick")
     op.drop_table("uncountedquestion")
     op.drop_index("ix_statcounter_scope_metric", table_name="statcounter")
     op.drop_table("statcounter")
