@@ -114,6 +114,8 @@ def once(handler: Handler) -> Handler:
             await handler(update, context)
         except Duplicate:
             log.info("%s: already processed, ignored", handler.__name__)
+            if handler.__name__ in ANSWERING:
+                await _show_current(update, context)
         else:
             elapsed = time.perf_counter() - started
             if handler.__name__ in ANSWERING:
@@ -123,6 +125,23 @@ def once(handler: Handler) -> Handler:
             CONTEXT.reset(token)
 
     return wrapper
+
+
+async def _show_current(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Show the current question again after a redelivered answer.
+
+    The first delivery stored the answer; if its worker died before sending the next
+    question (and so before acknowledging), the respondent would wait for it forever.
+    """
+    ctx = _ctx(context)
+    user = _user(update)
+    try:
+        step = await ctx.call(ctx.service.resume, user)
+        if step is not None:
+            step.notice = None
+            await show((context.bot, user.chat_id), ctx, step)
+    except Exception:  # the redelivery itself is acknowledged either way
+        log.warning("could not show the current question again", exc_info=True)
 
 
 async def _reply(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
