@@ -683,9 +683,9 @@ def main() -> None:
         run_bare(base, int(port), proxy, int(questions))
         return
     args.questions = args.questions or (10 if args.quick else 20)
-    args.respondents = args.respondents or (40 if args.quick else 100)
+    args.respondents = args.respondents or (30 if args.quick else 100)
     args.throughput_respondents = args.throughput_respondents or (30 if args.quick else 50)
-    args.think = (0.5, 1.5) if args.quick else (1.0, 3.0)
+    args.think = (1.0, 3.0)
     args.kill_after = 3.0 if args.quick else 5.0
 
     from tests.pgcluster import PostgresCluster

@@ -369,7 +369,7 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     try:
         step = await _dispatch(ctx, user, callback, update.update_id)
     except Duplicate:
-        await _toast(query)
+        await asyncio.gather(_toast(query), _show_current(update, context))
         return
     except (StaleAction, AnswerInvalid, QuizError) as exc:
         await _toast(query, str(exc))
