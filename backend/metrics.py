@@ -22,3 +22,8 @@ DELIVERIES = Counter(
 RATE_LIMITED = Counter(
     "psychograph_telegram_429_total", "Too Many Requests (429) answers seen from Telegram"
 )
+JOB_RUNS = Counter(
+    "psychograph_job_runs_total",
+    "Scheduled job passes this instance ran as the leader (summed over workers: once a tick)",
+    ["job"],
+)

@@ -164,10 +164,12 @@ def _segment_assigner(engine: Engine) -> Any:
 
 def _scheduler(settings: Settings, engine: Engine, bot: Any) -> Any:
     from backend.scheduler import build_scheduler
+    from backend.scheduler.counters import add_fold_job
     from backend.scheduler.dispatch import add_dispatch_job
 
     scheduler = build_scheduler(settings, engine)
     add_dispatch_job(scheduler, settings, engine, follow_up_sender(settings))
+    add_fold_job(scheduler, engine)
     return scheduler
 
 

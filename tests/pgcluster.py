@@ -183,6 +183,36 @@ class PostgresCluster:
                 last_error = str(exc)
         raise PostgresUnavailable(f"PostgreSQL did not start: {last_error}")
 
+    def stop_server(self, *, mode: str = "fast") -> None:
+        """Stop the server but keep its data (``immediate`` is a crash: no checkpoint)."""
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
+        self._run("pg_ctl", "--pgdata", str(self.datadir), "--mode", mode, "--wait", "stop")
+
+    def start_server(self) -> None:
+        """Start the stopped server again on the same port and data."""
+        self._run(
+            "pg_ctl",
+            "--pgdata",
+            str(self.datadir),
+            "--log",
+            str(self.logfile),
+            "--wait",
+            "--timeout",
+            str(START_TIMEOUT_S),
+            "start",
+        )
+        self._admin = psycopg.connect(self._conninfo("postgres"), autocommit=True)
+
+    def set(self, name: str, value: str) -> None:
+        """Change a server setting (``ALTER SYSTEM``) and reload the configuration."""
+        assert self._admin is not None, "cluster not started"
+        self._admin.execute(
+            sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
+        )
+        self._admin.execute("SELECT pg_reload_conf()")
+
     @property
     def logfile(self) -> Path:
         assert self._dir is not None

@@ -9,6 +9,8 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import Engine
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from backend.api.edges import strict_input_middleware
 from backend.api.errors import Handler, error_middleware, json_error
@@ -83,8 +85,31 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     except Exception:  # a malformed update must not make Telegram retry forever
         log.warning("dropped a malformed webhook update", exc_info=True)
         return json_error(400, "not a Telegram update")
-    await bot.update_queue.put(update)
+    # Acknowledge only what was processed: a worker killed mid-update, or one whose
+    # database is away, leaves the update unacknowledged and Telegram delivers it again
+    # (to this worker or another); the respondent's last update id records it once.
+    failures: dict[int, BaseException] = bot.bot_data.setdefault(WEBHOOK_FAILURES, {})
+    await bot.process_update(update)
+    failure = failures.pop(update.update_id, None)
+    if failure is not None:
+        return json_error(503, f"the update could not be stored now ({type(failure).__name__})")
     return web.Response(status=200)
+
+
+#: bot_data key: update id -> the transient error that kept the update from being stored.
+WEBHOOK_FAILURES = "psychograph.webhook_failures"
+#: Errors after which an update is worth delivering again: the database was unreachable.
+TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
+
+
+async def remember_transient_failure(update: object, context: Any) -> None:
+    """Error handler: note an update that failed because the database was unreachable."""
+    from telegram import Update
+
+    if isinstance(update, Update) and isinstance(context.error, TRANSIENT):
+        context.application.bot_data.setdefault(WEBHOOK_FAILURES, {})[update.update_id] = (
+            context.error
+        )
 
 
 async def _finish_reclusters(app: web.Application) -> None:
@@ -118,6 +143,9 @@ def create_app(
     app[QUIZ] = quiz or QuizService(engine, erasure_key=settings.erasure_key())
     app[CHECKER] = UploadChecker()
     app[BOT] = bot
+    if bot is not None and not bot.bot_data.get("psychograph.webhook_errors_handled"):
+        bot.add_error_handler(remember_transient_failure)
+        bot.bot_data["psychograph.webhook_errors_handled"] = True
     app[SCHEDULER] = scheduler
     app[RECLUSTERS] = {}
     app.on_cleanup.append(_finish_reclusters)

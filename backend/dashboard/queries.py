@@ -1,9 +1,9 @@
-"""Aggregates the dashboard shows, counted in SQL (GROUP BY, COUNT, JSON extraction).
+"""Aggregates the dashboard shows, read from counts the database keeps as answers arrive.
 
-Nothing here loops over answer rows in Python: the funnel and the answer distributions are
-grouped by the database, and reliability reads a bounded sample of the latest completed
-sessions. Results are cached for a few seconds per questionnaire version, so a page reloaded
-by several marketers scans the answers once.
+Nothing here scans the answers: the funnel and the answer distributions are sums of the
+counters kept by triggers (:mod:`backend.storage.counters`), so they are ready at once, also
+the first time after a restart; reliability reads a bounded sample of the latest completed
+sessions. Results are cached for a few seconds per questionnaire version.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from backend.questionnaire.schema import (
 )
 from backend.scoring import DimensionReliability, ScoringKey, reliability
 from backend.scoring.reliability import WEAK_ALPHA, cronbach_alpha
+from backend.storage import counters
 from backend.storage.followup_tables import FollowupStatus
 from backend.storage.models import Answer, QuizSession, SessionStatus
 from backend.storage.segment_tables import Segment, SegmentStatus
@@ -263,9 +264,6 @@ def version_stats(
     return cached_within(("q", key, version_id, id(engine)), compute, wait=PAGE_WAIT_SECONDS)
 
 
-# --- SQL fragments per dialect -------------------------------------------------------------
-
-
 def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
@@ -275,12 +273,6 @@ def _scalar(dialect: str, column: str) -> str:
     if dialect == "postgresql":
         return f"({column} #>> '{{}}')"
     return f"json_extract({column}, '$')"
-
-
-def _number(dialect: str, column: str) -> str:
-    if dialect == "postgresql":
-        return f"(({column} #>> '{{}}')::float)"
-    return f"CAST(json_extract({column}, '$') AS REAL)"
 
 
 # --- the funnel ----------------------------------------------------------------------------
@@ -298,23 +290,9 @@ def funnel(
     ``answered`` (question id -> sessions that answered it) saves a scan when the caller
     counted it already.
     """
-    by_status = {
-        str(status): int(count)
-        for status, count in session.execute(
-            text("SELECT status, COUNT(*) FROM quizsession WHERE version_id = :v GROUP BY status"),
-            {"v": version_id},
-        )
-    }
-    stopped = {
-        cursor: int(count)
-        for cursor, count in session.execute(
-            text(
-                "SELECT cursor, COUNT(*) FROM quizsession "
-                "WHERE version_id = :v AND status <> :done GROUP BY cursor"
-            ),
-            {"v": version_id, "done": SessionStatus.COMPLETED.value},
-        )
-    }
+    kept = counters.read(version_id, ("status", "stopped"), session=session)
+    by_status = {status: n for (status, _), n in kept["status"].items()}
+    stopped = {cursor: n for (cursor, _), n in kept["stopped"].items() if cursor}
     if answered is None:
         answered = answered_counts(version_id, session=session)
     steps = []
@@ -338,15 +316,8 @@ def funnel(
 
 def answered_counts(version_id: int, *, session: Session) -> dict[str, int]:
     """Return question id -> sessions of the version that answered it (one row each)."""
-    rows = session.execute(
-        text(
-            "SELECT a.question_id, COUNT(*) FROM answer a "
-            "JOIN quizsession s ON s.id = a.session_id "
-            "WHERE s.version_id = :v GROUP BY a.question_id"
-        ),
-        {"v": version_id},
-    )
-    return {question_id: int(count) for question_id, count in rows}
+    kept = counters.read(version_id, ("answered",), session=session)["answered"]
+    return {question_id: n for (question_id, _), n in kept.items()}
 
 
 # --- answer distributions ------------------------------------------------------------------
@@ -369,15 +340,11 @@ def distributions_and_answered(
     definition: QuestionnaireDefinition, version_id: int, *, session: Session
 ) -> tuple[list[Distribution], dict[str, int]]:
     """Count the answers of every item by value, and how many sessions answered each."""
-    dialect = _dialect(session)
     questions = definition.questions()
     exact: list[str] = []
-    multi: list[str] = []
     ranged: list[str] = []
     for qid, question in questions.items():
-        if isinstance(question, MultipleChoiceQuestion):
-            multi.append(qid)
-        elif isinstance(question, NumberQuestion):
+        if isinstance(question, NumberQuestion):
             span = (
                 None
                 if question.min is None or question.max is None
@@ -387,44 +354,21 @@ def distributions_and_answered(
                 exact.append(qid)
             else:
                 ranged.append(qid)
-        elif not isinstance(question, TextQuestion):
+        elif not isinstance(question, TextQuestion | MultipleChoiceQuestion):
             exact.append(qid)
 
+    # Kept as answers arrive (backend.storage.counters): no scan of the answers here.
+    kept = counters.read(version_id, ("answered", "value"), session=session)
+    answered = {qid: n for (qid, _), n in kept["answered"].items()}
     counts: dict[str, dict[str, int]] = defaultdict(dict)
-    answered: dict[str, int] = defaultdict(int)
-    value = _scalar(dialect, "a.value")
-    # One pass: every question's answered count, and the values of the scalar ones.
-    scalar_rows = session.execute(
-        text(
-            f"SELECT a.question_id, CASE WHEN a.question_id IN :exact THEN {value} END AS v, "
-            "COUNT(*) FROM answer a JOIN quizsession s ON s.id = a.session_id "
-            "WHERE s.version_id = :v GROUP BY a.question_id, v"
-        ).bindparams(bindparam("exact", expanding=True)),
-        {"v": version_id, "exact": exact or ["\0"]},
-    )
-    for qid, raw, count in scalar_rows:
-        answered[qid] += int(count)
-        if raw is not None:
-            counts[qid][_value_label(raw)] = int(count)
-    if multi:
-        source = (
-            "answer a CROSS JOIN LATERAL jsonb_array_elements_text(a.value) AS e(value)"
-            if dialect == "postgresql"
-            else "answer a, json_each(a.value) AS e"
-        )
-        rows = session.execute(
-            text(
-                f"SELECT a.question_id, e.value, COUNT(*) FROM {source} "
-                "JOIN quizsession s ON s.id = a.session_id "
-                "WHERE s.version_id = :v AND a.question_id IN :multi "
-                "GROUP BY a.question_id, e.value"
-            ).bindparams(bindparam("multi", expanding=True)),
-            {"v": version_id, "multi": multi},
-        )
-        for qid, option, count in rows:
-            counts[qid][str(option)] = int(count)
+    numeric = {
+        qid for qid, q in questions.items() if isinstance(q, LikertQuestion | NumberQuestion)
+    }
+    for (qid, item), n in kept["value"].items():
+        label = _number_label(item) if qid in numeric else item
+        counts[qid][label] = counts[qid].get(label, 0) + n
     for qid in ranged:
-        counts[qid] = _binned(dialect, qid, version_id, session=session)
+        counts[qid] = _binned(counts.get(qid, {}))
 
     out = []
     for qid, question in questions.items():
@@ -472,34 +416,26 @@ def scale_labels(definition: QuestionnaireDefinition, question: LikertQuestion) 
     return [f"{p} · {w}" if w else str(p) for p, w in enumerate(words, start=1)]
 
 
-def _binned(dialect: str, qid: str, version_id: int, *, session: Session) -> dict[str, int]:
+def _number_label(item: str) -> str:
+    try:
+        return _value_label(float(item))
+    except ValueError:
+        return item
+
+
+def _binned(values: dict[str, int]) -> dict[str, int]:
     """Count a number question's answers in equal-width bins between its extremes."""
-    number = _number(dialect, "a.value")
-    join = "FROM answer a JOIN quizsession s ON s.id = a.session_id "
-    where = "WHERE s.version_id = :v AND a.question_id = :q"
-    low, high = session.execute(
-        text(f"SELECT MIN({number}), MAX({number}) {join}{where}"), {"v": version_id, "q": qid}
-    ).one()
-    if low is None or high is None:
+    numbers = {float(v): n for v, n in values.items()}
+    if not numbers:
         return {}
-    low, high = float(low), float(high)
+    low, high = min(numbers), max(numbers)
     width = (high - low) / NUMBER_BINS or 1.0
-    # SQLite's CAST truncates toward zero, which is the floor here (the value is >= low).
-    bucket = (
-        f"FLOOR(({number} - :low) / :width)"
-        if dialect == "postgresql"
-        else f"CAST(({number} - :low) / :width AS INTEGER)"
-    )
-    rows = session.execute(
-        text(f"SELECT {bucket} AS b, COUNT(*) {join}{where} GROUP BY b ORDER BY b"),
-        {"v": version_id, "q": qid, "low": low, "width": width},
-    )
     out: dict[str, int] = {}
-    for b, count in rows:
-        index = min(int(b), NUMBER_BINS - 1)
+    for number, count in sorted(numbers.items()):
+        index = min(int((number - low) // width), NUMBER_BINS - 1)
         start = low + index * width
         label = f"{_value_label(round(start, 2))}–{_value_label(round(start + width, 2))}"
-        out[label] = out.get(label, 0) + int(count)
+        out[label] = out.get(label, 0) + count
     return out
 
 
@@ -517,10 +453,8 @@ def sampled_reliability(
 
     The scoring core does the statistics; only the sample's answers are read.
     """
-    completed = session.execute(
-        text("SELECT COUNT(*) FROM quizsession WHERE version_id = :v AND status = :done"),
-        {"v": version_id, "done": SessionStatus.COMPLETED.value},
-    ).scalar_one()
+    status = counters.read(version_id, ("status",), session=session)["status"]
+    completed = status.get((SessionStatus.COMPLETED.value, ""), 0)
     latest = (
         select(QuizSession.id)
         .where(QuizSession.version_id == version_id)

@@ -24,9 +24,9 @@ from backend.followups import (
     Uncertain,
 )
 from backend.logs import CONTEXT
-from backend.metrics import DELIVERIES, RATE_LIMITED
+from backend.metrics import DELIVERIES, JOB_RUNS, RATE_LIMITED
 from backend.scheduler.jobs import JOB_DEFAULTS
-from backend.scheduler.leader import leader_lock
+from backend.scheduler.leader import claim_tick, leader_lock
 from backend.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,14 +65,23 @@ async def dispatch_as_leader(
     *,
     max_seconds: float | None,
     stop: asyncio.Event | None = None,
+    tick_seconds: float | None = None,
 ) -> DispatchReport | None:
-    """Run the dispatcher once if this instance holds the dispatch lock; None otherwise."""
+    """Run the dispatcher once if this instance holds the dispatch lock; None otherwise.
+
+    With ``tick_seconds``, also only if no instance ran this tick yet (several workers).
+    """
     lock = leader_lock(engine, 0, key=DISPATCH_LOCK)
     leader = await asyncio.to_thread(lock.__enter__)
     token = CONTEXT.set("job:dispatch")
     try:
         if not leader:
             return None
+        if tick_seconds is not None and not await asyncio.to_thread(
+            claim_tick, engine, DISPATCH_JOB_ID, tick_seconds
+        ):
+            return None
+        JOB_RUNS.labels(job="dispatch").inc()
         report = await Dispatcher(engine, sender, config).run_once(
             max_seconds=max_seconds, stop=stop
         )
@@ -98,10 +107,16 @@ class DispatchJob:
     """
 
     def __init__(
-        self, engine: Engine, sender: Sender, config: DispatchConfig, max_seconds: float
+        self,
+        engine: Engine,
+        sender: Sender,
+        config: DispatchConfig,
+        max_seconds: float,
+        tick_seconds: float | None = None,
     ) -> None:
         self.engine, self.sender, self.config = engine, sender, config
         self.max_seconds = max_seconds
+        self.tick_seconds = tick_seconds
         self._stop = asyncio.Event()
         self._running: set[asyncio.Task[Any]] = set()
 
@@ -119,6 +134,7 @@ class DispatchJob:
                 self.config,
                 max_seconds=self.max_seconds,
                 stop=self._stop,
+                tick_seconds=self.tick_seconds,
             )
         finally:
             self._running.discard(task)
@@ -143,7 +159,11 @@ def add_dispatch_job(
     """
     interval = settings.dispatch_interval_seconds
     job = DispatchJob(
-        engine, CountingSender(sender), config or DispatchConfig(), max(interval * 6, 60.0)
+        engine,
+        CountingSender(sender),
+        config or DispatchConfig(),
+        max(interval * 6, 60.0),
+        tick_seconds=interval,
     )
     scheduler.add_job(
         job.run,

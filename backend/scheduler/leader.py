@@ -4,15 +4,24 @@ On PostgreSQL the instance that takes ``pg_try_advisory_lock`` runs the job and 
 (on a dedicated connection) until it is done; the others skip. The lock is session-level, so
 a crashed leader releases it when its connection drops. On SQLite the service is a single
 process, and a process-local lock keeps two threads from running the same job at once.
+
+A lock alone lets a short periodic job run once per worker per interval (each worker's timer
+fires in turn, after the previous holder let go). :func:`claim_tick` also records, in the
+``jobtick`` table, the tick (wall-clock interval) that an instance ran, so a job runs once
+per tick across all workers.
 """
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, text
+
+from backend.storage.engine import session_scope
 
 #: First key of the advisory locks of re-clustering jobs ("pseg"); the second is the
 #: questionnaire id, so different questionnaires can be re-clustered by different instances.
@@ -61,3 +70,28 @@ def leader_lock(engine: Engine, subkey: int, *, key: int = RECLUSTER_LOCK) -> It
                     connection.commit()
     finally:
         local.release()
+
+
+_CLAIM = text(
+    "INSERT INTO jobtick (job, tick) VALUES (:job, :tick) "
+    "ON CONFLICT (job) DO UPDATE SET tick = excluded.tick WHERE jobtick.tick < excluded.tick "
+    "RETURNING tick"
+)
+
+
+def tick_of(interval_seconds: float, now: float | None = None) -> int:
+    """Return the number of the wall-clock interval ``now`` falls in."""
+    return math.floor((time.time() if now is None else now) / interval_seconds)
+
+
+def claim_tick(
+    engine: Engine, job: str, interval_seconds: float, *, now: float | None = None
+) -> bool:
+    """Claim the current tick of ``job`` for this instance; False if another one has it.
+
+    One statement (an upsert that only moves the tick forward), so two workers firing in
+    the same interval cannot both win, on PostgreSQL or SQLite.
+    """
+    tick = tick_of(interval_seconds, now)
+    with session_scope(engine) as session:
+        return session.execute(_CLAIM, {"job": job, "tick": tick}).first() is not None

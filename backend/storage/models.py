@@ -250,4 +250,4 @@ class RevokedSession(SQLModel, table=True):
 
 
 # Tables defined in their own modules register on the same metadata when imported here.
-from backend.storage import followup_tables, segment_tables  # noqa: E402, F401
+from backend.storage import counter_tables, followup_tables, segment_tables  # noqa: E402, F401
