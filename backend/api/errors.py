@@ -9,6 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
+from backend.storage.limits import StoredValueError
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -48,6 +50,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_error(exc.status, message)
     except json.JSONDecodeError as exc:
         return json_error(400, f"the body is not valid JSON: {exc.msg} at line {exc.lineno}")
+    except StoredValueError as exc:  # a value its column cannot hold: nothing was stored
+        return json_error(400, f"{exc}; nothing was stored")
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return json_error(500, "internal error; it has been logged for the operators")

@@ -26,7 +26,7 @@ MAX_DEPTH = 40
 #: Alias (``*name``) uses in one YAML file.
 MAX_ALIASES = 500
 #: Nodes (mappings, lists, scalars) once aliases are expanded.
-MAX_NODES = 30_000
+MAX_NODES = 20_000
 #: Characters of all strings once aliases are expanded.
 MAX_EXPANDED_CHARS = 4_000_000
 #: Characters in one string (a text, an id, a template).
@@ -62,26 +62,20 @@ class _Limited(yaml.composer.Composer):
         self._nodes = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        event = self.peek_event()
+        event = self.peek_event()  # type: ignore[attr-defined]  # the parser's, mixed in
         mark: Any = event.start_mark
         if isinstance(event, yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
-                raise _LimitPassed(
-                    None, None, f"more than {MAX_ALIASES} aliases (*name)", mark
-                )
+                raise _LimitPassed(None, None, f"more than {MAX_ALIASES} aliases (*name)", mark)
             return super().compose_node(parent, index)
         self._nodes += 1
         if self._nodes > MAX_NODES:
-            raise _LimitPassed(
-                None, None, f"the file has more than {MAX_NODES:,} values", mark
-            )
+            raise _LimitPassed(None, None, f"the file has more than {MAX_NODES:,} values", mark)
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                raise _LimitPassed(
-                    None, None, f"nested more than {MAX_DEPTH} levels deep", mark
-                )
+                raise _LimitPassed(None, None, f"nested more than {MAX_DEPTH} levels deep", mark)
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -108,7 +102,7 @@ class _PureLoader(
 
 _Loader: type = _PureLoader
 if yaml.__with_libyaml__:  # libyaml scans ten times faster; composing stays ours, limited
-    from yaml._yaml import CParser  # type: ignore[import-not-found]
+    from yaml._yaml import CParser
 
     class _FastLoader(
         _Limited,
@@ -127,7 +121,7 @@ if yaml.__with_libyaml__:  # libyaml scans ten times faster; composing stays our
     _Loader = _FastLoader
 
 # YAML 1.2 booleans: only true/false, so ``yes``/``no`` stay strings.
-_Loader.yaml_implicit_resolvers = {
+_Loader.yaml_implicit_resolvers = {  # type: ignore[attr-defined]
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
@@ -273,12 +267,12 @@ _MISSING = ("expected ',' or '}'", "expected ',' or ']'", "expected ':'", "expec
 def _yaml_issue(exc: yaml.YAMLError, label: str, text: str = "") -> DefinitionIssue:
     if isinstance(exc, yaml.reader.ReaderError) and text:
         position = min(exc.position, len(text))
-        line = text.count("\n", 0, position) + 1
+        at = text.count("\n", 0, position) + 1
         column = position - (text.rfind("\n", 0, position) + 1) + 1
         char = exc.character if isinstance(exc.character, str) else chr(exc.character)
         return DefinitionIssue(
             (),
-            line,
+            at,
             f"{label}: column {column} holds a control character (U+{ord(char):04X}): remove it",
         )
     if isinstance(exc, yaml.MarkedYAMLError):
@@ -457,6 +451,8 @@ def _parse_json(text: str) -> tuple[Any, LineMap]:
     # JSON parser, which handles what YAML reads differently (tabs, surrogate escapes).
     try:
         _, lines = _compose(text.replace("\t", " "))
-    except DefinitionError:
+    except DefinitionError as exc:
+        if any(i.message.startswith("too big") for i in exc.issues):
+            raise  # the JSON has more values than a definition may
         lines = LineMap()
     return data, lines

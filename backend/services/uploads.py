@@ -4,8 +4,10 @@ Parsing, validating and test-rendering an uploaded questionnaire or content pack
 in the parsers and the template sandbox already; this is the wall behind those bounds. Each
 check runs in a process forked from a small forkserver (so it starts in milliseconds and shares
 nothing with the service's threads), limited to ``memory_mb`` more address space than it
-started with and killed after ``timeout`` seconds. The service's event loop only waits on a
-pipe, from a thread, so no upload can slow anything else down.
+started with and to ``cpu_seconds`` of processor time, and killed after ``timeout`` seconds
+of wall-clock time whatever it is doing (a busy machine stretches wall time, not work).
+The service's event loop only waits on a pipe, from a thread, so no upload can slow anything
+else down.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import resource
+import signal
 import threading
 from collections.abc import Callable, Collection
 from multiprocessing.connection import Connection
@@ -25,8 +28,10 @@ from backend.questionnaire.loader import parse_definition_text
 
 T = TypeVar("T")
 
-#: Wall-clock seconds one check may take, process start included.
-DEFAULT_TIMEOUT = 1.5
+#: Processor seconds one check may use.
+DEFAULT_CPU_SECONDS = 2
+#: Wall-clock seconds one check may take, process start included: the last resort.
+DEFAULT_TIMEOUT = 10.0
 #: Address space (MB) a check may add to what its process starts with.
 DEFAULT_MEMORY_MB = 100
 #: Checks running at once; more wait their turn (off the event loop).
@@ -61,11 +66,15 @@ def _limit_memory(extra_bytes: int) -> None:
 def _child(
     conn: Connection,
     extra_bytes: int,
+    cpu_seconds: int,
     fn: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> None:
     _limit_memory(extra_bytes)
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    budget = int(used.ru_utime + used.ru_stime) + cpu_seconds
+    resource.setrlimit(resource.RLIMIT_CPU, (budget, budget + 1))  # SIGXCPU, then SIGKILL
     try:
         outcome: tuple[str, Any] = ("ok", fn(*args, **kwargs))
     except DefinitionError as exc:
@@ -74,10 +83,11 @@ def _child(
         outcome = ("memory", None)
     except RecursionError:
         outcome = ("rejected", [DefinitionIssue((), None, "the file is nested too deeply")])
+    used = resource.getrusage(resource.RUSAGE_SELF)
     try:
-        conn.send(outcome)
+        conn.send((*outcome, used.ru_utime + used.ru_stime))
     except MemoryError:
-        conn.send(("memory", None))
+        conn.send(("memory", None, 0.0))
     finally:
         conn.close()
 
@@ -92,7 +102,10 @@ class UploadChecker:
     Parameters
     ----------
     timeout
-        Seconds a check may take before its process is killed and the file rejected.
+        Wall-clock seconds a check may take before its process is killed and the file
+        rejected (the last resort behind ``cpu_seconds``).
+    cpu_seconds
+        Processor seconds a check may use.
     memory_mb
         Address space a check may add; past it the file is rejected as too big.
     concurrency
@@ -103,10 +116,14 @@ class UploadChecker:
         self,
         *,
         timeout: float = DEFAULT_TIMEOUT,
+        cpu_seconds: int = DEFAULT_CPU_SECONDS,
         memory_mb: int = DEFAULT_MEMORY_MB,
         concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
         self.timeout = timeout
+        self.cpu_seconds = cpu_seconds
+        #: Processor seconds the last check used (the checks' own cost, without waiting).
+        self.last_cpu_seconds = 0.0
         self.memory_mb = memory_mb
         self.concurrency = concurrency
         self._slots = threading.BoundedSemaphore(concurrency)
@@ -131,7 +148,7 @@ class UploadChecker:
             receiver, sender = _CONTEXT.Pipe(duplex=False)
             process = _CONTEXT.Process(
                 target=_child,
-                args=(sender, self.memory_mb * 1024 * 1024, fn, args, kwargs),
+                args=(sender, self.memory_mb * 1024 * 1024, self.cpu_seconds, fn, args, kwargs),
                 daemon=True,
             )
             process.start()
@@ -139,15 +156,15 @@ class UploadChecker:
             try:
                 if not receiver.poll(self.timeout):
                     raise DefinitionError(
-                        _issue(
-                            f"checking the file took longer than {self.timeout:g} s, the "
-                            "limit: make it smaller or its templates simpler"
-                        ),
+                        _issue(f"checking the file did not finish within {self.timeout:g} s"),
                         source,
                     )
                 try:
-                    kind, value = receiver.recv()
-                except EOFError:  # the process died: out of memory in C code, or killed
+                    kind, value, self.last_cpu_seconds = receiver.recv()
+                except EOFError:  # the process died: out of processor time, memory, or killed
+                    process.join()
+                    if process.exitcode in (-signal.SIGXCPU, -signal.SIGKILL):
+                        raise self._too_slow(source) from None
                     kind, value = "memory", None
             finally:
                 receiver.close()
@@ -166,6 +183,15 @@ class UploadChecker:
                 source,
             )
         raise DefinitionError(value, source)
+
+    def _too_slow(self, source: str | None) -> DefinitionError:
+        return DefinitionError(
+            _issue(
+                f"checking the file took more than {self.cpu_seconds} s, the limit: make it "
+                "smaller or its templates simpler"
+            ),
+            source,
+        )
 
     async def check(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Like :meth:`run`, awaited from the event loop without blocking it."""
