@@ -52,6 +52,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_error(400, f"the body is not valid JSON: {exc.msg} at line {exc.lineno}")
     except StoredValueError as exc:  # a value its column cannot hold: nothing was stored
         return json_error(400, f"{exc}; nothing was stored")
+    except UnicodeDecodeError as exc:  # a form or text body read by aiohttp itself
+        return json_error(
+            400, f"the request body is not UTF-8 text (a {exc.encoding} error at byte {exc.start})"
+        )
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return json_error(500, "internal error; it has been logged for the operators")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -27,7 +28,7 @@ from backend.quiz import AnswerInvalid, DimensionResult, QuizNavigator, check_va
 from backend.quiz import seed_for as _seed_for
 from backend.services.questionnaires import definition_of
 from backend.services.responses import answers_of, record_scores
-from backend.storage.engine import session_scope
+from backend.storage.engine import session_scope, writer_lock
 from backend.storage.models import (
     Answer,
     Erasure,
@@ -536,8 +537,10 @@ class QuizService:
 
     def mark_shown(self, session_id: int, marker: str) -> None:
         """Record that the step ``marker`` (see :attr:`Step.marker`) reached the respondent."""
-        with session_scope(self.engine) as session:
-            session.execute(_MARK_SHOWN, {"b_session_id": session_id, "b_shown": marker})
+        # Core, not a Session: this runs once per message sent and is a single statement.
+        lock = writer_lock(self.engine)
+        with lock if lock is not None else nullcontext(), self.engine.begin() as connection:
+            connection.execute(_MARK_SHOWN, {"b_session_id": session_id, "b_shown": marker})
 
     def undelivered_step(self, user: ChatUser) -> Step | None:
         """The current step of the respondent's latest quiz if it never reached them (the

@@ -269,7 +269,8 @@ def _parse_cell(question: Any, raw: str) -> Any:
     from backend.quiz import check_value, parse_typed
 
     if isinstance(question, LikertQuestion):
-        if not raw.strip().lstrip("-").isdigit():
+        digits = raw.strip().lstrip("-")
+        if not (digits.isascii() and digits.isdigit() and len(digits) <= 6):
             raise ValueError(f"expected a whole number from 1 to {question.points}")
         return check_value(question, int(raw))
     if isinstance(question, MultipleChoiceQuestion):

@@ -97,6 +97,12 @@ def _writer_lock(engine: Engine) -> threading.Lock | None:
         return lock
 
 
+def writer_lock(engine: Engine) -> threading.Lock | None:
+    """The lock every writer to a SQLite engine holds (None on PostgreSQL): for writes made
+    on a connection rather than through :func:`session_scope`."""
+    return _writer_lock(engine)
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """Yield a session whose work is committed on success and rolled back on error."""

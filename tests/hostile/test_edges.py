@@ -166,3 +166,51 @@ def test_parse_int_accepts_exactly_ascii_numbers_in_range() -> None:
         with pytest.raises(ApiError) as caught:
             parse_int(bad, "n", low=1, high=200)
         assert caught.value.status == 400
+
+
+async def test_a_form_that_is_not_utf8_does_not_break_the_sign_in(
+    api: TestClient[Any, Any],
+) -> None:
+    body = b"csrf=x&token=\xff\xfe&next=%2Fdashboard%2F"
+    status, _ = await raw_request_text(
+        api,
+        b"POST /dashboard/sign-in HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n"
+        + f"Content-Length: {len(body)}\r\n".encode()
+        + b"Connection: close\r\n\r\n"
+        + body,
+    )
+    assert status in {400, 403}
+
+
+async def raw_request_text(api: TestClient[Any, Any], request: bytes) -> tuple[int, bytes]:
+    assert api.server.host is not None
+    reader, writer = await asyncio.open_connection(api.server.host, api.server.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), timeout=10)
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+async def test_a_likert_cell_of_unicode_digits_is_a_listed_problem(
+    api: TestClient[Any, Any],
+) -> None:
+    definition = (
+        "id: mood\ntitle: Mood\nsections:\n  - id: main\n    questions:\n"
+        "      - {id: calm, type: likert, text: I feel calm}\n"
+        "dimensions:\n  - id: serenity\n    label: Serenity\n    items: [{question: calm}]\n"
+    )
+    assert (await api.post("/api/questionnaires", data=definition, headers=OPS)).status == 201
+    for cell in ("²", "٣", "9" * 5000):
+        response = await api.post(
+            "/api/questionnaires/mood/responses", data=f"calm\n{cell}\n", headers=OPS
+        )
+        await expect_error(response, 400, "nothing was imported")
+        problems = (await response.json())["details"]["problems"]
+        assert len(problems) == 1, problems
+        assert problems[0].startswith("line 2, column calm: ")
+        assert problems[0].endswith("expected a whole number from 1 to 5")
