@@ -16,7 +16,7 @@ from markupsafe import Markup
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from backend.api.keys import BOT, ENGINE, READER, SCHEDULER, SETTINGS
+from backend.api.keys import BOT, CHECKER, ENGINE, READER, SCHEDULER, SETTINGS
 from backend.api.views import in_thread, stream_csv
 from backend.dashboard import charts, queries
 from backend.dashboard.app import SESSION, TASKS, local_target, page, render
@@ -31,7 +31,7 @@ from backend.dashboard.auth import (
     session_seconds,
     set_cookie,
 )
-from backend.questionnaire import DefinitionError, load_definition
+from backend.questionnaire import DefinitionError, decode_text
 from backend.services import questionnaires as qs
 from backend.services import responses as rs
 from backend.services import segments as ss
@@ -188,13 +188,14 @@ async def upload(request: web.Request) -> web.StreamResponse:
     if not isinstance(field, web.FileField) or not field.filename:
         return await _upload_refused(request, "Choose a YAML or JSON file to upload.", None, [])
     name = field.filename
-    try:
-        source = field.file.read().decode("utf-8")
-    except UnicodeDecodeError:
-        return await _upload_refused(request, f"{name} is not UTF-8 text.", name, [])
+    raw = field.file.read()
     fmt = "json" if name.lower().endswith(".json") else "yaml"
+    # Shown beside the problems; a bad byte shows as a replacement character on its line.
+    source = raw.decode("utf-8", errors="replace")
     try:
-        definition = load_definition(source, source=name, fmt=fmt)
+        # Decoding, parsing and validation run in the bounded upload checker, off the loop.
+        source = decode_text(raw, source=name)
+        definition = await request.app[CHECKER].definition(source, source=name, fmt=fmt)
     except DefinitionError as exc:
         by_line: dict[int, list[str]] = defaultdict(list)
         general: list[str] = []

@@ -264,6 +264,39 @@ async def test_upload_of_malformed_yaml_points_at_the_line(sqlite_client: Client
     assert 'class="bad"' in await response.text() or "problem" in await response.text()
 
 
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join('*' + chr(97 + i) for _ in range(9))}]\n"
+    for i in range(9)
+)
+
+
+async def test_upload_of_an_alias_bomb_is_refused_quickly_by_the_checker(
+    sqlite_client: Client,
+) -> None:
+    await sign_in(sqlite_client, "marketer")
+    csrf = await csrf_of(sqlite_client, "/dashboard/questionnaires")
+    started = time.perf_counter()
+    response = await sqlite_client.post(
+        "/dashboard/questionnaires", data={"csrf": csrf, "definition": _file("bomb.yaml", BOMB)}
+    )
+    assert response.status == 400
+    assert time.perf_counter() - started < 5
+    assert "alias" in (await response.text()).lower()
+
+
+async def test_upload_with_a_bad_byte_names_its_line(sqlite_client: Client) -> None:
+    await sign_in(sqlite_client, "marketer")
+    csrf = await csrf_of(sqlite_client, "/dashboard/questionnaires")
+    buffer = io.BytesIO(b"id: a\ntitle: caf\xe9\n")
+    buffer.name = "latin1.yaml"
+    response = await sqlite_client.post(
+        "/dashboard/questionnaires", data={"csrf": csrf, "definition": buffer}
+    )
+    assert response.status == 400
+    html = await response.text()
+    assert re.search(r'<tr id="L2" class="bad">.*?UTF-8', html, re.S), html
+
+
 def _file(name: str, text: str) -> io.BytesIO:
     """A file field for a multipart form (aiohttp takes the file name from ``name``)."""
     buffer = io.BytesIO(text.encode())
