@@ -360,8 +360,8 @@ def _segmented_keys(obj: Context, questionnaire_key: str | None) -> list[str]:
         keys = segmented_questionnaires(session=session)
     if not keys:
         fail(
-            "no active questionnaire asks for segmentation (a `segmentation:` section); "
-            "pass --questionnaire ID to segment one anyway"
+            "no active questionnaire has dimensions to segment on; "
+            "import one with `dimensions:` (see docs/questionnaire-format.md)"
         )
     return keys
 

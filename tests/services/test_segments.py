@@ -46,12 +46,21 @@ def test_run_finds_the_known_profiles_and_stores_everything(engine: Engine) -> N
     assigned = assignments(engine)
     labels = [assigned[rid].segment_id for rid in seeded.respondent_ids]
     assert adjusted_rand_score(seeded.truth, labels) >= 0.9
+    # Soft membership: every segment's probability, summing to 1; confidence is the top one.
+    for row in assigned.values():
+        assert row.probabilities is not None
+        assert set(row.probabilities) == {str(i) for i in report.segment_ids}
+        assert abs(sum(row.probabilities.values()) - 1.0) < 1e-6
+        assert row.confidence == pytest.approx(max(row.probabilities.values()), abs=1e-4)
+        assert row.probabilities[str(row.segment_id)] >= 0.9 * row.confidence
     with session_scope(engine) as session:
         run = session.get(SegmentationRun, report.run_id)
         assert run is not None
         assert run.status == RunStatus.SUCCEEDED
         assert run.k == 3
-        assert [c["k"] for c in run.candidates] == [2, 3, 4, 5, 6]
+        assert sorted({c["k"] for c in run.candidates}) == [1, 2, 3, 4, 5, 6]
+        assert run.model is not None
+        assert run.model["segment_ids"] == list(report.segment_ids)
         assert "k=3 chosen" in (run.choice_reason or "")
         assert run.standardiser is not None
         assert run.standardiser["columns"] == list(DIMENSIONS)
