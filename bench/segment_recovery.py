@@ -141,6 +141,7 @@ def generate(case: Case) -> tuple[FloatArray, IntArray]:
 
 def grid(part: str, quick: bool) -> list[Case]:
     """The cases of one part; ``quick`` keeps every third structured case and fewer nulls."""
+    ks: tuple[int, ...]
     if part == "dev":
         ks, base_seed = (2, 3, 4, 6), 1_000
     else:
@@ -333,12 +334,12 @@ def summarise(part: str, outcomes: Sequence[Outcome], methods: Sequence[str]) ->
         if overall <= best_mean:
             failed.append(f"{part}: product {overall:.3f} <= best-of-3 {best_mean:.3f}")
     clear = [o for o in structured if o.case.separation in ("strong", "moderate")]
-    right = float(np.mean([o.k["product"] == o.case.k for o in clear])) if clear else 1.0
-    print(f"  true k, moderate or strong: {right:.0%} of {len(clear)} cases (target >= 80%)")
-    if right < 0.8:
-        failed.append(f"{part}: true k in {right:.0%} of moderate/strong cases")
+    k_right = float(np.mean([o.k["product"] == o.case.k for o in clear])) if clear else 1.0
+    print(f"  true k, moderate or strong: {k_right:.0%} of {len(clear)} cases (target >= 80%)")
+    if k_right < 0.8:
+        failed.append(f"{part}: true k in {k_right:.0%} of moderate/strong cases")
     if nulls:
-        one = float(np.mean([o.k["product"] == 1 for o in nulls]))
+        one = float(np.mean([o.k["product"] == 1 for o in nulls]))  # share of draws
         refs_one = {m: float(np.mean([o.k[m] == 1 for o in nulls])) for m in refs}
         others = ", ".join(f"{m} {v:.0%}" for m, v in refs_one.items())
         print(

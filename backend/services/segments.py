@@ -494,6 +494,10 @@ def _candidate_dict(candidate: Any) -> dict[str, Any]:
     return out
 
 
+#: A member whose confidence is below this is "uncertain" in the segment report.
+UNCERTAIN_BELOW = 0.8
+
+
 def _store(
     engine: Engine,
     *,
@@ -521,10 +525,17 @@ def _store(
     """Write the run, its segments and the changed assignments in one transaction."""
     now = utcnow()
     by_id = {s.id: s for s in previous.segments}
+    uncertain = np.zeros(len(profiles))
+    if len(labels):
+        sizes = np.bincount(labels, minlength=len(profiles)).astype(np.float64)
+        unsure = np.bincount(
+            labels, weights=probabilities.max(axis=1) < UNCERTAIN_BELOW, minlength=len(profiles)
+        )
+        uncertain = np.divide(unsure, sizes, out=np.zeros_like(unsure), where=sizes > 0)
     with session_scope(engine) as session:
         segment_ids: list[int] = []
         created: list[int] = []
-        for profile, continued in zip(profiles, mapping, strict=True):
+        for index, (profile, continued) in enumerate(zip(profiles, mapping, strict=True)):
             segment = by_id.get(continued) if continued is not None else None
             if segment is None:
                 segment = Segment(
@@ -540,6 +551,7 @@ def _store(
             segment.centroid = profile.centroid
             segment.z_scores = profile.z_scores
             segment.traits = [vars(t).copy() for t in profile.traits]
+            segment.uncertain_share = round(float(uncertain[index]), 4)
             segment.last_run_id = run_id
             segment.updated_at = now
             session.add(segment)
@@ -625,15 +637,18 @@ def _db_time(connection: Connection, value: datetime) -> Any:
 CONFIDENCE_STEP = 0.01
 
 
-def probability_texts(probabilities: FloatArray, segment_ids: IntArray) -> list[str]:
-    """Return each row's probabilities as JSON text, ``{"<segment id>": p, ...}``.
-
-    Rounded to four decimals; the largest absorbs the rounding so each row sums to 1.
-    """
+def rounded_probabilities(probabilities: FloatArray) -> FloatArray:
+    """Round to four decimals; the largest absorbs the rounding so each row sums to 1."""
     rounded = np.round(probabilities, 4)
     top = rounded.argmax(axis=1)
     rows = np.arange(len(rounded))
     rounded[rows, top] = np.round(1.0 - (rounded.sum(axis=1) - rounded[rows, top]), 4)
+    return rounded
+
+
+def probability_texts(probabilities: FloatArray, segment_ids: IntArray) -> list[str]:
+    """Return each row's probabilities (already rounded) as JSON, ``{"<id>": p, ...}``."""
+    rounded = probabilities
     keys = [f'"{int(sid)}": ' for sid in segment_ids]
     return [
         "{" + ", ".join(key + repr(float(p)) for key, p in zip(keys, row, strict=True)) + "}"
@@ -657,6 +672,7 @@ def _write_assignments(
 ) -> int:
     """Upsert the assignments that changed (new respondents, moves, and probabilities that
     moved by :data:`CONFIDENCE_STEP` or more); return how many rows were written."""
+    probabilities = rounded_probabilities(probabilities)
     confidence = probabilities.max(axis=1) if probabilities.size else np.ones(len(segments))
     changed = np.ones(len(respondent_ids), dtype=bool)
     if len(prev_respondents):
@@ -702,7 +718,7 @@ def _write_assignments(
                         [run_id] * len(block),
                         [stamp] * len(block),
                         texts,
-                        np.round(confidence[block], 4).tolist(),
+                        confidence[block].tolist(),
                         strict=True,
                     )
                 ),
@@ -836,11 +852,15 @@ def enqueue_run_followups(
     return queued
 
 
-def assign_now(session: Session, score: SessionScore) -> SegmentInfo | None:
-    """Assign a just-completed session's respondent to the nearest current segment.
+def assign_now(
+    session: Session, score: SessionScore, *, enqueue: bool = True
+) -> SegmentInfo | None:
+    """Assign a just-completed session's respondent by the current run's model.
 
-    Returns None when the questionnaire has not been segmented yet, or when the session
-    misses too many of the segmentation dimensions to place it.
+    Stores the probability of every segment and the confidence. Returns None when the
+    questionnaire has not been segmented yet, or when the session misses too many of the
+    segmentation dimensions to place it. ``enqueue=False`` queues no follow-ups (imported
+    respondents without a chat).
     """
     model = _current_model(session, score.questionnaire_id)
     if model is None:
@@ -855,11 +875,11 @@ def assign_now(session: Session, score: SessionScore) -> SegmentInfo | None:
     confidence: float | None = None
     if model.mixture is not None:
         # The run's own mixture, so a completion lands where the run would have put it.
-        row = model.mixture.predict_proba(point[None, :])
+        row = rounded_probabilities(model.mixture.predict_proba(point[None, :]))
         text = probability_texts(row, np.asarray(model.segment_ids, dtype=np.int64))[0]
         probabilities = json.loads(text)
         index = int(row[0].argmax())
-        confidence = round(float(row[0, index]), 4)
+        confidence = float(row[0, index])
     else:
         nearest, _ = nearest_segment(point, model.centroids)
         index = int(nearest[0])
@@ -889,7 +909,8 @@ def assign_now(session: Session, score: SessionScore) -> SegmentInfo | None:
         assignment.confidence = confidence
         session.add(assignment)
     session.flush()
-    _enqueue_now(session, score)
+    if enqueue:
+        _enqueue_now(session, score)
     return SegmentInfo(segment_id=segment_id, name=segment.name, description=segment.description)
 
 
@@ -1022,6 +1043,18 @@ def export_assignments(engine: Engine, questionnaire_key: str) -> Iterator[list[
         questionnaire = get_questionnaire(questionnaire_key, session=session)
         definition = definition_of(current_version(questionnaire_key, session=session))
     dims = [d.id for d in definition.dimensions]
+    with session_scope(engine) as session:
+        active = [
+            int(sid or 0)
+            for sid in session.exec(
+                select(Segment.id)
+                .where(
+                    Segment.questionnaire_id == questionnaire.id,
+                    Segment.status == SegmentStatus.ACTIVE,
+                )
+                .order_by(col(Segment.id))
+            ).all()
+        ]
     yield [
         "respondent_id",
         "telegram_user_id",
@@ -1030,6 +1063,8 @@ def export_assignments(engine: Engine, questionnaire_key: str) -> Iterator[list[
         "segment",
         "assigned_at",
         *dims,
+        "confidence",
+        *(f"p_segment_{sid}" for sid in active),
     ]
     raw = engine.raw_connection()
     try:
@@ -1037,7 +1072,7 @@ def export_assignments(engine: Engine, questionnaire_key: str) -> Iterator[list[
         ph = "?" if engine.dialect.paramstyle in ("qmark", "numeric") else "%s"
         cursor.execute(
             "SELECT a.respondent_id, r.telegram_user_id, r.external_id, a.segment_id, s.name, "
-            "a.assigned_at, (SELECT ss.scores FROM sessionscore ss "
+            "a.assigned_at, a.confidence, a.probabilities, (SELECT ss.scores FROM sessionscore ss "
             " WHERE ss.respondent_id = a.respondent_id AND ss.questionnaire_id = "
             " a.questionnaire_id ORDER BY ss.completed_at DESC LIMIT 1) "
             "FROM segmentassignment a JOIN segment s ON s.id = a.segment_id "
@@ -1046,8 +1081,9 @@ def export_assignments(engine: Engine, questionnaire_key: str) -> Iterator[list[
             (questionnaire.id,),
         )
         while rows := cursor.fetchmany(_FETCH_ROWS):
-            for rid, tg, ext, sid, name, assigned, scores in rows:
+            for rid, tg, ext, sid, name, assigned, confidence, probs, scores in rows:
                 parsed = json.loads(scores) if isinstance(scores, str) else (scores or {})
+                soft = json.loads(probs) if isinstance(probs, str) else (probs or {})
                 when = assigned.isoformat() if isinstance(assigned, datetime) else assigned
                 yield [
                     rid,
@@ -1057,6 +1093,8 @@ def export_assignments(engine: Engine, questionnaire_key: str) -> Iterator[list[
                     name,
                     when,
                     *("" if parsed.get(d) is None else parsed[d] for d in dims),
+                    "" if confidence is None else confidence,
+                    *(soft.get(str(s), "") for s in active),
                 ]
         cursor.close()
     finally:

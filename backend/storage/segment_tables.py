@@ -90,6 +90,8 @@ class SegmentBase(SQLModel):
     z_scores: dict[str, float] = Field(default_factory=dict, sa_type=JSONType)
     #: The traits that most set the segment apart, strongest first.
     traits: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONType)
+    #: Share of members whose confidence is below 0.8 (between segments), at the last run.
+    uncertain_share: float | None = None
 
 
 class SegmentPublic(SegmentBase):

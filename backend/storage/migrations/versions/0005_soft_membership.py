@@ -1,4 +1,4 @@
-"""Soft membership: each assignment's segment probabilities and confidence; the run's model
+"""Soft membership: each assignment's segment probabilities and confidence; the run's model; each segment's uncertain share
 
 Revision ID: 0005_soft_membership
 Revises: 0004_report_indexes
@@ -25,9 +25,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("confidence", sa.Float(), nullable=True))
     with op.batch_alter_table("segmentationrun", schema=None) as batch_op:
         batch_op.add_column(sa.Column("model", JSON, nullable=True))
+    with op.batch_alter_table("segment", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("uncertain_share", sa.Float(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("segment", schema=None) as batch_op:
+        batch_op.drop_column("uncertain_share")
     with op.batch_alter_table("segmentationrun", schema=None) as batch_op:
         batch_op.drop_column("model")
     with op.batch_alter_table("segmentassignment", schema=None) as batch_op:
