@@ -407,8 +407,8 @@ def _segmented_keys(obj: Context, questionnaire_key: str | None) -> list[str]:
         keys = segmented_questionnaires(session=session)
     if not keys:
         fail(
-            "no active questionnaire asks for segmentation (a `segmentation:` section); "
-            "pass --questionnaire ID to segment one anyway"
+            "no active questionnaire has dimensions to segment on; "
+            "import one with `dimensions:` (see docs/questionnaire-format.md)"
         )
     return keys
 
@@ -477,7 +477,10 @@ def segments_show(obj: Context, questionnaire_key: str | None, include_retired: 
         if not rows:
             console.print(f"{key}: no segments yet: `psychograph segments recluster`.")
             continue
-        table = Table("id", "name", "size", "share", "top traits", "status", title=key)
+        table = Table("id", title=key)
+        table.add_column("name", no_wrap=True)
+        for column in ("size", "share", "uncertain", "top traits", "status"):
+            table.add_column(column)
         for row in rows:
             traits = (
                 ", ".join(f"{t['adjective']} ({t['z']:+.1f} sd)" for t in row.traits)
@@ -489,6 +492,7 @@ def segments_show(obj: Context, questionnaire_key: str | None, include_retired: 
                 name,
                 f"{row.size:,}",
                 f"{row.share:.0%}",
+                "—" if row.uncertain_share is None else f"{row.uncertain_share:.0%}",
                 traits,
                 row.status.value,
             )
@@ -539,6 +543,78 @@ def segments_rename(obj: Context, segment_id: int, name: str, description: str |
         fail(str(exc.args[0]))
         return
     console.print(f"Segment {segment.id} is now [bold]{segment.name}[/].", highlight=False)
+
+
+# --- responses -----------------------------------------------------------------------------
+
+#: Files with more rows than this show a progress bar.
+PROGRESS_ROWS = 1_000
+
+
+@cli.group()
+def responses() -> None:
+    """Responses collected elsewhere."""
+
+
+@responses.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--questionnaire", "questionnaire_key", metavar="ID", required=True)
+@pass_context
+def responses_import(obj: Context, file: Path, questionnaire_key: str) -> None:
+    """Import FILE (CSV: a respondent column and one column per question id) into ID.
+
+    Works on the database directly. Checks the whole file first: a file with any problem
+    stores nothing. Importing the same respondents again updates them.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from backend.services.imports import ResponsesRejected, import_response_file
+    from backend.services.questionnaires import QuestionnaireNotFound
+
+    engine = obj.migrated_engine()
+    try:
+        lines = file.read_bytes().count(b"\n")
+    except OSError as exc:
+        fail(f"{file}: cannot read the file: {exc.strerror or exc}")
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        transient=True,
+        disable=lines < PROGRESS_ROWS,
+    ) as bar:
+        task = bar.add_task(f"{file.name}: checking", total=max(lines, 1))
+
+        def step(stage: str, done: int, total: int) -> None:
+            label = "checking" if stage == "check" else "storing"
+            bar.update(task, description=f"{file.name}: {label}", completed=done, total=total)
+
+        try:
+            report = import_response_file(engine, questionnaire_key, file, progress=step)
+        except QuestionnaireNotFound as exc:
+            fail(str(exc.args[0]))
+            return
+        except ResponsesRejected as exc:
+            for problem in exc.problems:
+                err.print(f"{file}: {problem}", highlight=False, markup=False)
+            fail(f"{file} was not imported: nothing was stored; fix the lines above")
+            return
+    console.print(
+        f"{file}: {report.rows:,} respondents: {report.created:,} new, {report.updated:,} "
+        f"updated, {report.unchanged:,} unchanged; {report.segmented:,} assigned to a segment"
+        " now (the others at the next re-clustering).",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if report.no_chat:
+        console.print(
+            f"{report.no_chat:,} of them have no Telegram chat: they are segmented and "
+            "reported, but cannot receive follow-ups.",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 # --- content packs and follow-ups --------------------------------------------------------

@@ -165,6 +165,8 @@ class Assignment:
     assigned_at: datetime | None = None
     #: The respondent's own 0-100 scores; None reads their latest completed session.
     scores: Mapping[str, float | None] | None = None
+    #: How sure the segmentation is of this segment (its probability); None when unknown.
+    confidence: float | None = 1.0
 
 
 def segment_view(segment: Segment, definition: QuestionnaireDefinition | None) -> SegmentView:
@@ -231,6 +233,7 @@ def _from_tables(session: Session, rows: Sequence[SegmentAssignment]) -> list[As
                 questionnaire_key=keys[row.segment_id],
                 segment=views[row.segment_id],
                 assigned_at=row.assigned_at,
+                confidence=row.confidence,
             )
         )
     return out
@@ -335,7 +338,7 @@ def _enqueue_one(
         scores=scores,
     )
     anchor = assignment.assigned_at or now
-    planned = select_items(pack.definition, pack.rules, segment)
+    planned = select_items(pack.definition, pack.rules, segment, confidence=assignment.confidence)
     planned_ids = {p.item.id for p in planned}
     for old in existing.values():
         if old.segment_key != segment.id and old.status == S.PENDING:

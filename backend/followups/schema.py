@@ -93,6 +93,8 @@ class Item(Strict):
     text: str | None = Field(default=None, min_length=1)
     buttons: list[Button] = Field(default_factory=list, max_length=8)
     variants: list[Variant] = Field(default_factory=list, max_length=MAX_VARIANTS)
+    #: Only members at least this sure of their segment get the item (overrides the pack's).
+    min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
 class Levels(Strict):
@@ -133,6 +135,8 @@ class ContentPackDefinition(Strict):
     #: Default of ``expires_after`` for items that do not set it.
     expires_after: Duration = timedelta(days=3)
     test_profiles: list[TestProfile] = Field(default_factory=list, max_length=MAX_TEST_PROFILES)
+    #: Default ``min_confidence`` of the items that target segments (not default items).
+    min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
     items: list[Item] = Field(min_length=1, max_length=MAX_ITEMS)
 
     def item(self, item_id: str) -> Item:

@@ -65,13 +65,31 @@ def _explicitly_chosen(item: Item, segment: SegmentView) -> bool:
     return any(str(choice) in (segment.id, segment.name) for choice in chosen)
 
 
+def confident_enough(item: Item, pack: ContentPackDefinition, confidence: float | None) -> bool:
+    """Whether a member this sure of their segment may get a targeted ``item``.
+
+    The item's ``min_confidence`` wins over the pack's; without either, everyone may. An
+    unknown confidence (an assignment made before soft membership) meets no minimum.
+    """
+    required = item.min_confidence if item.min_confidence is not None else pack.min_confidence
+    if required is None:
+        return True
+    return confidence is not None and confidence >= required
+
+
 def select_items(
-    pack: ContentPackDefinition, rules: Mapping[str, Rule], segment: SegmentView
+    pack: ContentPackDefinition,
+    rules: Mapping[str, Rule],
+    segment: SegmentView,
+    *,
+    confidence: float | None = 1.0,
 ) -> list[PlannedItem]:
-    """Return the sequence of items for ``segment``, ordered by when they fall due.
+    """Return the sequence of items for a member of ``segment``, ordered by when they fall due.
 
     An item is for the segment when its rule holds on the profile or the marketer listed the
-    segment by id or name; when no item is, the default items are the sequence.
+    segment by id or name, and the member's ``confidence`` (their probability of this
+    segment) meets the item's or the pack's ``min_confidence``; when no item is, the default
+    items are the sequence.
     """
     high, low = pack.levels.high, pack.levels.low
     matched: list[Item] = []
@@ -79,7 +97,9 @@ def select_items(
         if item.target.default:
             continue
         chosen = item.target.segments is not None and _explicitly_chosen(item, segment)
-        if chosen or (item.id in rules and rules[item.id].holds(segment, high, low)):
+        if not (chosen or (item.id in rules and rules[item.id].holds(segment, high, low))):
+            continue
+        if confident_enough(item, pack, confidence):
             matched.append(item)
     if not matched:
         matched = [item for item in pack.items if item.target.default]

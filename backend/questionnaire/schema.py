@@ -230,8 +230,10 @@ class Dimension(Strict):
 
 
 class Segmentation(Strict):
+    """How respondents are segmented; the defaults are :class:`Segmenter`'s own."""
+
     dimensions: list[Identifier] | None = None
-    method: Literal["kmeans", "gmm"] = "kmeans"
+    method: Literal["mixture", "kmeans", "gmm"] = "mixture"
     k_min: int = 2
     k_max: int = 8
     min_share: float = 0.05

@@ -22,7 +22,7 @@ from backend.segmentation.profiles import (
     pole_adjectives,
     segment_means,
 )
-from backend.segmentation.segmenter import Segmenter
+from backend.segmentation.segmenter import Segmenter, default_segmenter
 from backend.segmentation.selection import Candidate
 from backend.segmentation.stability import (
     RunComparison,
@@ -45,6 +45,7 @@ __all__ = [
     "Trait",
     "build_features",
     "compare_runs",
+    "default_segmenter",
     "describe_segments",
     "match_segments",
     "nearest_segment",

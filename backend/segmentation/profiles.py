@@ -196,6 +196,13 @@ def _join(words: Sequence[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
+def _on_scale(value: float, overall: float, scale: tuple[float, float] | None) -> str:
+    text = f"{_format_number(value)} vs everyone's {_format_number(overall)}"
+    if scale is not None:
+        text += f" on the {scale[0]:g}–{scale[1]:g} scale"
+    return text
+
+
 def _describe(
     name: str,
     size: int,
@@ -204,6 +211,9 @@ def _describe(
     traits: Sequence[Trait],
     average: Sequence[str],
     n_segments: int,
+    scales: Mapping[str, tuple[float, float]],
+    closest: str | None = None,
+    differences: Sequence[tuple[str, str, float, float]] = (),
 ) -> str:
     if n_segments == 1:
         return (
@@ -213,15 +223,25 @@ def _describe(
     parts = [f"{name} is {size:,} respondents, {share:.0%} of the {total:,} segmented."]
     if traits:
         items = [
-            f"{t.label.lower()} {_strength(t.z)} than average ({_format_number(t.value)} vs "
-            f"{_format_number(t.overall)}, {t.adjective.lower()})"
+            f"{t.label.lower()} {_strength(t.z)} than average "
+            f"({_on_scale(t.value, t.overall, scales.get(t.dimension))}: "
+            f"{t.adjective.lower()})"
             for t in traits
         ]
-        parts.append(f"What stands out: {_join(items)}.")
+        parts.append(f"What sets them apart: {_join(items)}.")
     else:
         parts.append("No dimension sets them clearly apart from the average respondent.")
     if average:
         parts.append(f"They are close to average on {_join([a.lower() for a in average])}.")
+    if closest is not None and differences:
+        items = [
+            f"{'higher' if mine > theirs else 'lower'} {label.lower()} "
+            f"({_format_number(mine)} vs {_format_number(theirs)})"
+            for label, _, mine, theirs in differences
+        ]
+        parts.append(
+            f"The closest segment is {closest}; compared with it they have {_join(items)}."
+        )
     return " ".join(parts)
 
 
@@ -260,6 +280,48 @@ def _unique_names(base: list[list[str]]) -> list[str]:
     return result
 
 
+#: Two segments whose means on a dimension are this many standard deviations apart differ on
+#: it, so they may not share that dimension's pole word in their names.
+DISTINCT_GAP = 0.5
+
+
+def _distinct_words(
+    candidates: Sequence[Sequence[Trait]], z: FloatArray, dimensions: Sequence[str]
+) -> list[list[Trait]]:
+    """Drop pole words that would name two segments alike on a dimension they differ on.
+
+    When two segments' names would both use a dimension's pole word (say "Curious") while
+    their means on that dimension are :data:`DISTINCT_GAP` or more apart, the word stays
+    with the segment further out and the other one is named by its next trait.
+    """
+    column = {dim: j for j, dim in enumerate(dimensions)}
+    banned: set[tuple[int, str]] = set()
+    while True:
+        allowed = [
+            [t for t in traits if (i, t.dimension) not in banned]
+            for i, traits in enumerate(candidates)
+        ]
+        words = [{t.dimension: t for t in traits[:DEFAULT_MAX_TRAITS]} for traits in allowed]
+        clash = None
+        for a in range(len(words)):
+            for b in range(a + 1, len(words)):
+                for dim, trait in words[a].items():
+                    other = words[b].get(dim)
+                    if other is None or other.adjective != trait.adjective:
+                        continue
+                    j = column[dim]
+                    if abs(z[a, j] - z[b, j]) >= DISTINCT_GAP:
+                        clash = (b, dim) if abs(z[a, j]) >= abs(z[b, j]) else (a, dim)
+                        break
+                if clash:
+                    break
+            if clash:
+                break
+        if clash is None:
+            return allowed
+        banned.add(clash)
+
+
 def segment_means(values: ArrayLike, labels: ArrayLike, n_segments: int) -> FloatArray:
     """Return each segment's mean row (zeros for an empty segment)."""
     rows = np.atleast_2d(np.asarray(values, dtype=np.float64))
@@ -287,6 +349,7 @@ def describe_segments(
     poles: Mapping[str, tuple[str, str]] | None = None,
     trait_threshold: float = DEFAULT_TRAIT_THRESHOLD,
     max_traits: int = DEFAULT_MAX_TRAITS,
+    scales: Mapping[str, tuple[float, float]] | None = None,
 ) -> list[SegmentProfile]:
     """Describe each segment: size, centroid, distinguishing traits, name and paragraph.
 
@@ -313,6 +376,8 @@ def describe_segments(
         deviations from the population mean; below it, the segment is "close to average".
     max_traits : int, default 3
         Traits kept per segment.
+    scales : mapping of str to (float, float), optional
+        Each dimension's scale (e.g. ``(1, 6)`` for 6-point items), named beside the means.
 
     Returns
     -------
@@ -342,12 +407,12 @@ def describe_segments(
         dim: (dimension_labels or {}).get(dim) or dimension_label(dim) for dim in dimensions
     }
 
-    drafts: list[tuple[tuple[Trait, ...], list[str], list[str]]] = []
+    drafts: list[tuple[tuple[Trait, ...], list[Trait], list[str]]] = []
     for center, units in zip(centers, raw, strict=True):
         z = center[:n_dims]
         order = np.argsort(-np.abs(z), kind="stable")
         traits: list[Trait] = []
-        adjectives: list[str] = []
+        adjectives: list[Trait] = []
         for j in order:
             if abs(z[j]) < trait_threshold:
                 break
@@ -363,7 +428,7 @@ def describe_segments(
                 value=float(units[j]),
                 overall=float(overall[j]),
             )
-            adjectives.append(trait.adjective)
+            adjectives.append(trait)
             if len(traits) < max_traits:
                 traits.append(trait)
         average = [
@@ -373,7 +438,12 @@ def describe_segments(
         ]
         drafts.append((tuple(traits), adjectives, average))
 
-    base = [adjectives or ["Middle-of-the-road"] for _, adjectives, _ in drafts]
+    base = [
+        [t.adjective for t in allowed] or ["Middle-of-the-road"]
+        for allowed in _distinct_words(
+            [candidates for _, candidates, _ in drafts], centers[:, :n_dims], dimensions
+        )
+    ]
     if len(centers) == 1:
         base = [["All respondents"]]
     names = _unique_names(base)
@@ -382,6 +452,21 @@ def describe_segments(
     for index, ((top, _, average), name) in enumerate(zip(drafts, names, strict=True)):
         size = int(sizes[index])
         share = size / total if total else 0.0
+        closest: str | None = None
+        differences: list[tuple[str, str, float, float]] = []
+        if len(centers) > 1:
+            gaps = np.linalg.norm(centers[:, :n_dims] - centers[index, :n_dims], axis=1)
+            gaps[index] = np.inf
+            other = int(gaps.argmin())
+            closest = names[other]
+            delta = centers[index, :n_dims] - centers[other, :n_dims]
+            for j in np.argsort(-np.abs(delta), kind="stable")[:2]:
+                if abs(delta[j]) < trait_threshold and differences:
+                    break
+                dim = dimensions[j]
+                differences.append(
+                    (labels_by_dim[dim], dim, float(raw[index, j]), float(raw[other, j]))
+                )
         profiles.append(
             SegmentProfile(
                 index=index,
@@ -397,7 +482,16 @@ def describe_segments(
                 traits=top,
                 name=name,
                 description=_describe(
-                    name, size, share, total, top, average, n_segments=len(centers)
+                    name,
+                    size,
+                    share,
+                    total,
+                    top,
+                    average,
+                    n_segments=len(centers),
+                    scales=scales or {},
+                    closest=closest,
+                    differences=differences,
                 ),
             )
         )

@@ -26,7 +26,9 @@ from sklearn.mixture import GaussianMixture
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from backend.segmentation.mixture import SoftModel, select_mixture
 from backend.segmentation.selection import (
+    REASON_MIN_SHARE,
     Candidate,
     choose_gmm,
     choose_kmeans,
@@ -37,6 +39,10 @@ from backend.segmentation.selection import (
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
+
+#: Rows the stability check fits its half-samples on, and how many pairs of halves.
+STABILITY_ROWS = 4_000
+STABILITY_PAIRS = 3
 
 
 class Segmenter(ClusterMixin, BaseEstimator):
@@ -49,16 +55,19 @@ class Segmenter(ClusterMixin, BaseEstimator):
 
     Parameters
     ----------
-    method : {"kmeans", "gmm"}, default="kmeans"
-        ``"kmeans"`` scores candidates by silhouette (see :mod:`.selection` for the test that
-        tells one profile from several); ``"gmm"`` fits Gaussian mixtures and picks the lowest
-        BIC, k=1 included.
+    method : {"mixture", "kmeans", "gmm"}, default="mixture"
+        ``"mixture"`` (the default) lets BIC propose k over diagonal and full Gaussian
+        mixtures, k=1 included, and vetoes splits that half-samples do not reproduce (see
+        :mod:`.mixture`); ``"kmeans"`` scores candidates by silhouette (see :mod:`.selection`
+        for the test that tells one profile from several); ``"gmm"`` fits Gaussian mixtures
+        of ``covariance_type`` and picks the lowest BIC, k=1 included.
     k_min, k_max : int, default=2, 8
         Range of segment counts to try. Capped by the number of distinct rows.
     min_share : float, default=0.05
         A candidate with any segment smaller than this share of respondents is rejected.
     n_init : int, default=4
         Restarts per candidate; the best (lowest inertia / highest likelihood) is kept.
+        ``"mixture"`` tries two covariance types, each with half as many restarts.
     silhouette_sample_size : int, default=10_000
         Rows sampled for each silhouette, so its cost does not grow with N.
     min_silhouette : float, default=0.25
@@ -73,6 +82,16 @@ class Segmenter(ClusterMixin, BaseEstimator):
         GMM only: covariance model of each component.
     max_iter : int, default=300
         Iteration cap for each KMeans or EM run.
+    mixture_sample_size : int, default=10_000
+        ``"mixture"`` only: rows the candidates are fitted on; the chosen mixture then
+        assigns everyone.
+    reg_covar : float, default=0.05
+        ``"mixture"`` only: added to every variance (in standard deviations squared), about
+        the rounding error of a scale score, so a component cannot shrink onto the
+        scale's steps.
+    min_stability : float, default=0.6
+        ``"mixture"`` only: a k whose half-sample fits agree less than this (adjusted Rand
+        index) and less than k-1's is an over-split.
     random_state : int, RandomState instance or None, default=None
         Seeds subsampling, initialisation and silhouette samples; an int gives repeatable fits.
 
@@ -88,10 +107,9 @@ class Segmenter(ClusterMixin, BaseEstimator):
         Every k tried, with its scores and, if rejected, why.
     choice_reason_ : str
         Why ``n_clusters_`` was chosen, in a sentence a person can read.
-    mixture_ : GaussianMixture or None
-        The fitted mixture (GMM only), used by :meth:`predict`.
-    component_labels_ : ndarray of shape (n_components,) or None
-        Segment number of each mixture component (GMM only).
+    soft_model_ : SoftModel
+        The mixture the segments imply, one component per segment in segment order; it
+        gives :meth:`predict_proba` and :meth:`predict`.
     n_iter_ : int
         Iterations of the final fit (1 for a single segment, which is a plain mean).
     n_features_in_ : int
@@ -109,7 +127,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
 
     def __init__(
         self,
-        method: Literal["kmeans", "gmm"] = "kmeans",
+        method: Literal["mixture", "kmeans", "gmm"] = "mixture",
         k_min: int = 2,
         k_max: int = 8,
         min_share: float = 0.05,
@@ -120,6 +138,9 @@ class Segmenter(ClusterMixin, BaseEstimator):
         subsample_size: int | None = 50_000,
         covariance_type: Literal["full", "tied", "diag", "spherical"] = "full",
         max_iter: int = 300,
+        mixture_sample_size: int = 10_000,
+        reg_covar: float = 0.05,
+        min_stability: float = 0.6,
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
         self.method = method
@@ -133,18 +154,25 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.subsample_size = subsample_size
         self.covariance_type = covariance_type
         self.max_iter = max_iter
+        self.mixture_sample_size = mixture_sample_size
+        self.reg_covar = reg_covar
+        self.min_stability = min_stability
         self.random_state = random_state
 
     def _check_params(self) -> None:
-        if self.method not in ("kmeans", "gmm"):
-            raise ValueError(f"method must be 'kmeans' or 'gmm'; got {self.method!r}.")
+        if self.method not in ("mixture", "kmeans", "gmm"):
+            raise ValueError(f"method must be 'mixture', 'kmeans' or 'gmm'; got {self.method!r}.")
         if not (isinstance(self.k_min, int | np.integer) and self.k_min >= 2):
             raise ValueError(f"k_min must be an integer of at least 2; got {self.k_min!r}.")
         if not (isinstance(self.k_max, int | np.integer) and self.k_max >= self.k_min):
             raise ValueError(f"k_max must be an integer >= k_min; got {self.k_max!r}.")
         if not 0.0 <= self.min_share < 1.0:
             raise ValueError(f"min_share must be in [0, 1); got {self.min_share!r}.")
-        for name in ("n_init", "silhouette_sample_size", "max_iter"):
+        if not self.reg_covar >= 0:
+            raise ValueError(f"reg_covar must be >= 0; got {self.reg_covar!r}.")
+        if not 0.0 <= self.min_stability <= 1.0:
+            raise ValueError(f"min_stability must be in [0, 1]; got {self.min_stability!r}.")
+        for name in ("n_init", "silhouette_sample_size", "max_iter", "mixture_sample_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1; got {getattr(self, name)!r}.")
         if self.subsample_size is not None and self.subsample_size < 2:
@@ -169,9 +197,12 @@ class Segmenter(ClusterMixin, BaseEstimator):
         data: FloatArray = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
         rng = check_random_state(self.random_state)
         n_samples = data.shape[0]
+        limit = self.subsample_size
+        if self.method == "mixture":
+            limit = min(limit or n_samples, self.mixture_sample_size)
         search = data
-        if self.subsample_size is not None and n_samples > self.subsample_size:
-            rows = np.sort(rng.choice(n_samples, self.subsample_size, replace=False))
+        if limit is not None and n_samples > limit:
+            rows = np.sort(rng.choice(n_samples, limit, replace=False))
             search = data[rows]
 
         # KMeans cannot find more segments than distinct rows, and a silhouette needs
@@ -180,8 +211,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         k_top = min(int(self.k_max), n_distinct, len(search) - 1)
         ks = list(range(int(self.k_min), k_top + 1))
 
-        self.mixture_: GaussianMixture | None = None
-        self.component_labels_: IntArray | None = None
+        soft: SoftModel | None = None
         if self.method == "kmeans":
             candidates, kmeans_models = score_kmeans(
                 search,
@@ -215,7 +245,9 @@ class Segmenter(ClusterMixin, BaseEstimator):
                 centers = final.cluster_centers_
                 labels = np.asarray(final.labels_, dtype=np.intp)
                 n_iter = int(final.n_iter_)
-        else:
+            if k > 1:
+                soft = SoftModel.from_centres(data, np.asarray(centers), labels)
+        elif self.method == "gmm":
             candidates, gmm_models = score_gmm(
                 search,
                 [1, *ks],
@@ -237,18 +269,70 @@ class Segmenter(ClusterMixin, BaseEstimator):
                     max_iter=self.max_iter,
                     random_state=rng.randint(2**31 - 1),
                 ).fit(data)
-            self.mixture_ = mixture
+            soft = SoftModel.from_gaussian_mixture(mixture)
             centers = mixture.means_
             n_iter = int(mixture.n_iter_)
-            labels = np.asarray(mixture.predict(data), dtype=np.intp)
+            labels = soft.predict(data)
+        else:
+            chosen, tried, notes, head = select_mixture(
+                search,
+                ks,
+                min_share=self.min_share,
+                reg_covar=self.reg_covar,
+                min_stability=self.min_stability,
+                stability_rows=STABILITY_ROWS,
+                stability_pairs=STABILITY_PAIRS,
+                # Sixteen candidates (two covariance types): half the restarts each.
+                n_init=max(1, self.n_init // 2),
+                max_iter=self.max_iter,
+                rng=rng,
+            )
+            candidates = [
+                Candidate(
+                    c.k,
+                    c.smallest_share,
+                    bic=c.bic,
+                    covariance_type=c.covariance_type,
+                    stability=c.stability,
+                    rejected=c.k > 1 and c.smallest_share < 0.75 * self.min_share,
+                    reason=(
+                        REASON_MIN_SHARE.format(share=f"{self.min_share:.0%}")
+                        if c.k > 1 and c.smallest_share < 0.75 * self.min_share
+                        else None
+                    ),
+                )
+                for c in tried
+            ]
+            reason = "; ".join([head, *notes]) + "."
+            if chosen is None:
+                k = 1
+                centers = data.mean(axis=0, keepdims=True)
+                labels = np.zeros(n_samples, dtype=np.intp)
+                n_iter = 1
+            else:
+                k = int(chosen.n_components)
+                soft = SoftModel.from_gaussian_mixture(chosen)
+                labels = soft.predict(data)
+                centers = soft.means
+                n_iter = int(chosen.n_iter_)
+
+        if soft is None:
+            covariance = np.atleast_2d(np.cov(data, rowvar=False)) if n_samples > 1 else None
+            d = data.shape[1]
+            if covariance is None or not np.all(np.isfinite(covariance)):
+                covariance = np.eye(d)
+            soft = SoftModel(
+                weights=np.ones(1),
+                means=np.asarray(centers, dtype=np.float64).reshape(1, d),
+                covariances=(covariance + np.eye(d) * 1e-6).reshape(1, d, d),
+            )
 
         # Number segments by size, largest first, so runs read alike before matching.
         counts = np.bincount(labels, minlength=k)
         order = np.argsort(-counts, kind="stable")
         relabel = np.empty(k, dtype=np.intp)
         relabel[order] = np.arange(k)
-        if self.mixture_ is not None:
-            self.component_labels_ = relabel
+        self.soft_model_ = soft.reorder(order)
         self.candidates_: list[Candidate] = candidates
         self.n_clusters_ = int(k)
         self.cluster_centers_: FloatArray = np.asarray(centers, dtype=np.float64)[order]
@@ -257,8 +341,28 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.n_iter_ = max(n_iter, 1)
         return self
 
+    def predict_proba(self, X: ArrayLike) -> FloatArray:
+        """Return each row's probability of each segment.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows in the space the segmenter was fitted in.
+
+        Returns
+        -------
+        probabilities : ndarray of shape (n_samples, n_clusters_)
+            Rows sum to 1; column j is segment j.
+        """
+        check_is_fitted(self)
+        data: FloatArray = validate_data(self, X, dtype=np.float64, reset=False)
+        return self.soft_model_.predict_proba(data)
+
     def predict(self, X: ArrayLike) -> IntArray:
-        """Assign each row to a segment.
+        """Assign each row to its most probable segment.
+
+        KMeans segments assign to the nearest centre (the most probable under their
+        equal-weight mixture); mixtures by their own densities.
 
         Parameters
         ----------
@@ -272,6 +376,13 @@ class Segmenter(ClusterMixin, BaseEstimator):
         """
         check_is_fitted(self)
         data: FloatArray = validate_data(self, X, dtype=np.float64, reset=False)
-        if self.mixture_ is not None and self.component_labels_ is not None:
-            return np.asarray(self.component_labels_[self.mixture_.predict(data)], dtype=np.intp)
-        return np.asarray(pairwise_distances_argmin(data, self.cluster_centers_), dtype=np.intp)
+        if self.method == "kmeans":
+            return np.asarray(
+                pairwise_distances_argmin(data, self.cluster_centers_), dtype=np.intp
+            )
+        return self.soft_model_.predict(data)
+
+
+def default_segmenter(random_state: int | np.random.RandomState | None = None) -> Segmenter:
+    """Return the segmenter a questionnaire without a ``segmentation`` key gets."""
+    return Segmenter(random_state=random_state)

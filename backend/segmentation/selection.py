@@ -52,6 +52,9 @@ class Candidate:
     null_silhouette: float | None = None
     bic: float | None = None
     inertia: float | None = None
+    #: Mixtures: "diag" or "full", and the half-sample agreement where it was checked.
+    covariance_type: str | None = None
+    stability: float | None = None
     rejected: bool = False
     reason: str | None = None
 

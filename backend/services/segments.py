@@ -36,9 +36,9 @@ from backend.segmentation import (
     describe_segments,
     match_segments,
     nearest_segment,
-    sticky_assign,
 )
 from backend.segmentation.features import DEFAULT_MAX_MISSING_FRACTION
+from backend.segmentation.mixture import SoftModel, sticky_soft_assign
 from backend.segmentation.stability import DEFAULT_MARGIN
 from backend.services.questionnaires import (
     current_version,
@@ -208,28 +208,32 @@ def read_vectors(engine: Engine, questionnaire_id: int, dimensions: Sequence[str
     )
 
 
-def _read_assignments(engine: Engine, questionnaire_id: int) -> tuple[IntArray, IntArray]:
-    """Return (respondent ids sorted, their segment ids) of the current assignments."""
+def _read_assignments(
+    engine: Engine, questionnaire_id: int
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """Return (respondent ids sorted, their segment ids, their confidence or NaN) of the
+    current assignments."""
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
         ph = "?" if engine.dialect.paramstyle in ("qmark", "numeric") else "%s"
         cursor.execute(
-            "SELECT respondent_id, segment_id FROM segmentassignment "
+            "SELECT respondent_id, segment_id, confidence FROM segmentassignment "
             f"WHERE questionnaire_id = {ph} ORDER BY respondent_id",
             (questionnaire_id,),
         )
         chunks = []
         while rows := cursor.fetchmany(_FETCH_ROWS):
-            chunks.append(np.array(rows, dtype=np.int64).reshape(-1, 2))
+            # None (no confidence yet) becomes NaN.
+            chunks.append(np.array(rows, dtype=np.float64).reshape(-1, 3))
         cursor.close()
     finally:
         raw.rollback()
         raw.close()
     if not chunks:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)
     table = np.concatenate(chunks)
-    return table[:, 0].copy(), table[:, 1].copy()
+    return table[:, 0].astype(np.int64), table[:, 1].astype(np.int64), table[:, 2].copy()
 
 
 # --- re-clustering -----------------------------------------------------------------------
@@ -249,6 +253,18 @@ def _poles(definition: QuestionnaireDefinition) -> dict[str, tuple[str, str]]:
         if dim.high is not None and dim.low is not None:
             poles[dim.id] = (definition.text(dim.high), definition.text(dim.low))
     return poles
+
+
+def _scales(definition: QuestionnaireDefinition) -> dict[str, tuple[float, float]]:
+    """Each dimension's range in item units (e.g. 1-6), for the segment descriptions."""
+    from backend.scoring import ScoringKey
+
+    key = ScoringKey.from_definition(definition)
+    return {
+        dim: (float(low), float(high))
+        for dim, (low, high) in zip(key.dimensions, key.ranges, strict=True)
+        if high > low
+    }
 
 
 def _previous(session: Session, questionnaire_id: int, columns: Sequence[str]) -> _Previous:
@@ -363,7 +379,7 @@ def recluster(
             raise SegmentationError(
                 f"{questionnaire_key!r} has no completed sessions yet: nothing to segment."
             )
-        prev_respondents, prev_segments = _read_assignments(engine, qid)
+        prev_respondents, prev_segments, prev_confidence = _read_assignments(engine, qid)
         lap("read", 0.25)
 
         features = build_features(vectors.scores, vectors.dimensions)
@@ -378,6 +394,7 @@ def recluster(
                 min_share=settings.min_share,
                 random_state=random_state,
             ).fit(features.values)
+            probabilities = segmenter.predict_proba(features.values)
         finally:
             if limits is not None:
                 limits.restore_original_limits()
@@ -401,7 +418,9 @@ def recluster(
                 if pid < len(lookup):
                     lookup[pid] = i
             prior[found] = lookup[prev_segments[at[found]]]
-        labels = sticky_assign(features.values, segmenter.cluster_centers_, prior, margin=margin)
+        # The same model assigns as it predicts: each respondent's most probable segment,
+        # unless their previous one is nearly as probable.
+        labels = sticky_soft_assign(probabilities, prior, margin=margin)
         profiles = describe_segments(
             features.values,
             labels,
@@ -410,6 +429,7 @@ def recluster(
             n_segments=segmenter.n_clusters_,
             dimension_labels={d.id: definition.text(d.label) for d in definition.dimensions},
             poles=_poles(definition),
+            scales=_scales(definition),
         )
         lap("match", 0.8)
 
@@ -429,6 +449,8 @@ def recluster(
             labels=labels,
             prev_respondents=prev_respondents,
             prev_segments=prev_segments,
+            prev_confidence=prev_confidence,
+            probabilities=probabilities,
             n_excluded=features.n_excluded,
             dimensions=features.dimensions,
             started=started,
@@ -504,6 +526,10 @@ def _candidate_dict(candidate: Any) -> dict[str, Any]:
     return out
 
 
+#: A member whose confidence is below this is "uncertain" in the segment report.
+UNCERTAIN_BELOW = 0.8
+
+
 def _store(
     engine: Engine,
     *,
@@ -521,6 +547,8 @@ def _store(
     labels: NDArray[np.intp],
     prev_respondents: IntArray,
     prev_segments: IntArray,
+    prev_confidence: FloatArray,
+    probabilities: FloatArray,
     n_excluded: int,
     dimensions: Sequence[str],
     started: float,
@@ -529,10 +557,17 @@ def _store(
     """Write the run, its segments and the changed assignments in one transaction."""
     now = utcnow()
     by_id = {s.id: s for s in previous.segments}
+    uncertain = np.zeros(len(profiles))
+    if len(labels):
+        sizes = np.bincount(labels, minlength=len(profiles)).astype(np.float64)
+        unsure = np.bincount(
+            labels, weights=probabilities.max(axis=1) < UNCERTAIN_BELOW, minlength=len(profiles)
+        )
+        uncertain = np.divide(unsure, sizes, out=np.zeros_like(unsure), where=sizes > 0)
     with session_scope(engine) as session:
         segment_ids: list[int] = []
         created: list[int] = []
-        for profile, continued in zip(profiles, mapping, strict=True):
+        for index, (profile, continued) in enumerate(zip(profiles, mapping, strict=True)):
             segment = by_id.get(continued) if continued is not None else None
             if segment is None:
                 segment = Segment(
@@ -548,6 +583,7 @@ def _store(
             segment.centroid = profile.centroid
             segment.z_scores = profile.z_scores
             segment.traits = [vars(t).copy() for t in profile.traits]
+            segment.uncertain_share = round(float(uncertain[index]), 4)
             segment.last_run_id = run_id
             segment.updated_at = now
             session.add(segment)
@@ -575,6 +611,9 @@ def _store(
             segments=new_segments,
             prev_respondents=prev_respondents,
             prev_segments=prev_segments,
+            prev_confidence=prev_confidence,
+            probabilities=probabilities,
+            segment_ids=np.asarray(segment_ids, dtype=np.int64),
             now=now,
         )
 
@@ -586,6 +625,11 @@ def _store(
         run.candidates = [_candidate_dict(c) for c in segmenter.candidates_]
         run.choice_reason = segmenter.choice_reason_
         run.standardiser = standardiser.to_dict()
+        run.model = {
+            "mixture": segmenter.soft_model_.to_dict(),
+            "segment_ids": list(segment_ids),
+            "method": segmenter.method,
+        }
         run.n_respondents = len(respondent_ids)
         run.n_excluded = n_excluded
         run.n_moved = comparison.n_moved
@@ -621,6 +665,29 @@ def _db_time(connection: Connection, value: datetime) -> Any:
     return value
 
 
+#: A respondent's stored probabilities are rewritten when their confidence moved this much.
+CONFIDENCE_STEP = 0.01
+
+
+def rounded_probabilities(probabilities: FloatArray) -> FloatArray:
+    """Round to four decimals; the largest absorbs the rounding so each row sums to 1."""
+    rounded = np.round(probabilities, 4)
+    top = rounded.argmax(axis=1)
+    rows = np.arange(len(rounded))
+    rounded[rows, top] = np.round(1.0 - (rounded.sum(axis=1) - rounded[rows, top]), 4)
+    return rounded
+
+
+def probability_texts(probabilities: FloatArray, segment_ids: IntArray) -> list[str]:
+    """Return each row's probabilities (already rounded) as JSON, ``{"<id>": p, ...}``."""
+    rounded = probabilities
+    keys = [f'"{int(sid)}": ' for sid in segment_ids]
+    return [
+        "{" + ", ".join(key + repr(float(p)) for key, p in zip(keys, row, strict=True)) + "}"
+        for row in rounded.tolist()
+    ]
+
+
 def _write_assignments(
     connection: Connection,
     *,
@@ -630,42 +697,67 @@ def _write_assignments(
     segments: IntArray,
     prev_respondents: IntArray,
     prev_segments: IntArray,
+    prev_confidence: FloatArray,
+    probabilities: FloatArray,
+    segment_ids: IntArray,
     now: datetime,
 ) -> int:
-    """Upsert the assignments that changed (new respondents and moves); return how many."""
+    """Upsert the assignments that changed (new respondents, moves, and probabilities that
+    moved by :data:`CONFIDENCE_STEP` or more); return how many rows were written."""
+    probabilities = rounded_probabilities(probabilities)
+    confidence = probabilities.max(axis=1) if probabilities.size else np.ones(len(segments))
     changed = np.ones(len(respondent_ids), dtype=bool)
     if len(prev_respondents):
         at = np.searchsorted(prev_respondents, respondent_ids)
         at = np.minimum(at, len(prev_respondents) - 1)
-        same = (prev_respondents[at] == respondent_ids) & (prev_segments[at] == segments)
+        same = (
+            (prev_respondents[at] == respondent_ids)
+            & (prev_segments[at] == segments)
+            & (np.abs(prev_confidence[at] - confidence) < CONFIDENCE_STEP)
+        )
         changed &= ~same
-    rows = list(zip(respondent_ids[changed].tolist(), segments[changed].tolist(), strict=True))
-    if not rows:
+    index = np.flatnonzero(changed)
+    if not len(index):
         return 0
     ph = _placeholder(connection)
+    json_ph = f"CAST({ph} AS jsonb)" if connection.dialect.name == "postgresql" else ph
+    moved = "segmentassignment.segment_id <> excluded.segment_id"
     sql = (
-        "INSERT INTO segmentassignment "
-        "(questionnaire_id, respondent_id, segment_id, run_id, assigned_at, moves) "
-        f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, 0) "
+        "INSERT INTO segmentassignment (questionnaire_id, respondent_id, segment_id, run_id, "
+        "assigned_at, moves, probabilities, confidence) "
+        f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, 0, {json_ph}, {ph}) "
         "ON CONFLICT (questionnaire_id, respondent_id) DO UPDATE SET "
-        "segment_id = excluded.segment_id, run_id = excluded.run_id, "
-        "assigned_at = excluded.assigned_at, moves = segmentassignment.moves + 1 "
-        "WHERE segmentassignment.segment_id <> excluded.segment_id"
+        "segment_id = excluded.segment_id, "
+        f"run_id = CASE WHEN {moved} THEN excluded.run_id ELSE segmentassignment.run_id END, "
+        f"assigned_at = CASE WHEN {moved} THEN excluded.assigned_at "
+        "ELSE segmentassignment.assigned_at END, "
+        f"moves = segmentassignment.moves + CASE WHEN {moved} THEN 1 ELSE 0 END, "
+        "probabilities = excluded.probabilities, confidence = excluded.confidence"
     )
     stamp = _db_time(connection, now)
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        for start in range(0, len(rows), _WRITE_ROWS):
+        for start in range(0, len(index), _WRITE_ROWS):
+            block = index[start : start + _WRITE_ROWS]
+            texts = probability_texts(probabilities[block], segment_ids)
             cursor.executemany(
                 sql,
-                [
-                    (questionnaire_id, rid, sid, run_id, stamp)
-                    for rid, sid in rows[start : start + _WRITE_ROWS]
-                ],
+                list(
+                    zip(
+                        [questionnaire_id] * len(block),
+                        respondent_ids[block].tolist(),
+                        segments[block].tolist(),
+                        [run_id] * len(block),
+                        [stamp] * len(block),
+                        texts,
+                        confidence[block].tolist(),
+                        strict=True,
+                    )
+                ),
             )
     finally:
         cursor.close()
-    return len(rows)
+    return len(index)
 
 
 # --- immediate assignment ----------------------------------------------------------------
@@ -677,6 +769,9 @@ class _Model:
     standardiser: Standardiser
     segment_ids: tuple[int, ...]
     centroids: FloatArray  # standardised
+    #: The run's mixture, components in ``segment_ids`` order; None for runs stored before
+    #: soft membership (those assign to the nearest centroid).
+    mixture: SoftModel | None = None
 
 
 _MODEL_CACHE: dict[tuple[int, int, str], _Model] = {}
@@ -685,7 +780,7 @@ _MODEL_LOCK = threading.Lock()
 
 # Read on every completion: built once (building a statement costs more than running it).
 _LATEST_RUN = (
-    select(SegmentationRun.id, SegmentationRun.standardiser)
+    select(SegmentationRun.id, SegmentationRun.standardiser, SegmentationRun.model)
     .where(
         SegmentationRun.questionnaire_id == bindparam("questionnaire_id"),
         SegmentationRun.status == RunStatus.SUCCEEDED,
@@ -719,16 +814,32 @@ def _current_model(session: Session, questionnaire_id: int) -> _Model | None:
     if cached is not None:
         return cached
     standardiser = Standardiser.from_dict(stored)
-    units = np.array(
-        [[centroid.get(c, math.nan) for c in standardiser.columns] for _, centroid in segments],
-        dtype=np.float64,
-    )
-    model = _Model(
-        run_id=run_id,
-        standardiser=standardiser,
-        segment_ids=tuple(int(s[0] or 0) for s in segments),
-        centroids=standardiser.transform(units),
-    )
+    stored_model = run[2] or {}
+    active = {int(s[0] or 0) for s in segments}
+    if stored_model.get("mixture") and set(stored_model.get("segment_ids", ())) <= active:
+        mixture = SoftModel.from_dict(stored_model["mixture"])
+        ids = tuple(int(i) for i in stored_model["segment_ids"])
+        model = _Model(
+            run_id=run_id,
+            standardiser=standardiser,
+            segment_ids=ids,
+            centroids=mixture.means,
+            mixture=mixture,
+        )
+    else:
+        units = np.array(
+            [
+                [centroid.get(c, math.nan) for c in standardiser.columns]
+                for _, centroid in segments
+            ],
+            dtype=np.float64,
+        )
+        model = _Model(
+            run_id=run_id,
+            standardiser=standardiser,
+            segment_ids=tuple(int(s[0] or 0) for s in segments),
+            centroids=standardiser.transform(units),
+        )
     with _MODEL_LOCK:
         if len(_MODEL_CACHE) > 64:
             _MODEL_CACHE.clear()
@@ -773,11 +884,15 @@ def enqueue_run_followups(
     return queued
 
 
-def assign_now(session: Session, score: SessionScore) -> SegmentInfo | None:
-    """Assign a just-completed session's respondent to the nearest current segment.
+def assign_now(
+    session: Session, score: SessionScore, *, enqueue: bool = True
+) -> SegmentInfo | None:
+    """Assign a just-completed session's respondent by the current run's model.
 
-    Returns None when the questionnaire has not been segmented yet, or when the session
-    misses too many of the segmentation dimensions to place it.
+    Stores the probability of every segment and the confidence. Returns None when the
+    questionnaire has not been segmented yet, or when the session misses too many of the
+    segmentation dimensions to place it. ``enqueue=False`` queues no follow-ups (imported
+    respondents without a chat).
     """
     model = _current_model(session, score.questionnaire_id)
     if model is None:
@@ -787,8 +902,20 @@ def assign_now(session: Session, score: SessionScore) -> SegmentInfo | None:
     missing = int(np.isnan(vector).sum())
     if missing > math.floor(DEFAULT_MAX_MISSING_FRACTION * len(vector) + 1e-9):
         return None
-    index, _ = nearest_segment(model.standardiser.transform(vector), model.centroids)
-    segment_id = model.segment_ids[int(index[0])]
+    point = model.standardiser.transform(vector)
+    probabilities: dict[str, float] | None = None
+    confidence: float | None = None
+    if model.mixture is not None:
+        # The run's own mixture, so a completion lands where the run would have put it.
+        row = rounded_probabilities(model.mixture.predict_proba(point[None, :]))
+        text = probability_texts(row, np.asarray(model.segment_ids, dtype=np.int64))[0]
+        probabilities = json.loads(text)
+        index = int(row[0].argmax())
+        confidence = float(row[0, index])
+    else:
+        nearest, _ = nearest_segment(point, model.centroids)
+        index = int(nearest[0])
+    segment_id = model.segment_ids[index]
     segment = session.get(Segment, segment_id)
     assert segment is not None
     assignment = session.get(SegmentAssignment, (score.questionnaire_id, score.respondent_id))
@@ -800,16 +927,22 @@ def assign_now(session: Session, score: SessionScore) -> SegmentInfo | None:
                 respondent_id=score.respondent_id,
                 segment_id=segment_id,
                 assigned_at=now,
+                probabilities=probabilities,
+                confidence=confidence,
             )
         )
-    elif assignment.segment_id != segment_id:
-        assignment.segment_id = segment_id
-        assignment.run_id = None
-        assignment.assigned_at = now
-        assignment.moves += 1
+    else:
+        if assignment.segment_id != segment_id:
+            assignment.segment_id = segment_id
+            assignment.run_id = None
+            assignment.assigned_at = now
+            assignment.moves += 1
+        assignment.probabilities = probabilities
+        assignment.confidence = confidence
         session.add(assignment)
     session.flush()
-    _enqueue_now(session, score)
+    if enqueue:
+        _enqueue_now(session, score)
     return SegmentInfo(segment_id=segment_id, name=segment.name, description=segment.description)
 
 
@@ -890,7 +1023,8 @@ def runs(
 
 
 def segmented_questionnaires(*, session: Session) -> list[str]:
-    """Return the keys of active questionnaires whose definition asks for segmentation."""
+    """Return the keys of active questionnaires that are segmented: every one with at least
+    one dimension (with the documented defaults when it has no ``segmentation`` key)."""
     rows = session.exec(
         select(Questionnaire.key, QuestionnaireVersion)
         .join(
@@ -900,7 +1034,7 @@ def segmented_questionnaires(*, session: Session) -> list[str]:
         .where(Questionnaire.status == QuestionnaireStatus.ACTIVE)
         .order_by(col(Questionnaire.key))
     ).all()
-    return [key for key, version in rows if definition_of(version).segmentation is not None]
+    return [key for key, version in rows if definition_of(version).segmentation_dimensions()]
 
 
 def completions_since_last_run(questionnaire_key: str, *, session: Session) -> int:
@@ -941,6 +1075,18 @@ def export_assignments(engine: Engine, questionnaire_key: str) -> Iterator[list[
         questionnaire = get_questionnaire(questionnaire_key, session=session)
         definition = definition_of(current_version(questionnaire_key, session=session))
     dims = [d.id for d in definition.dimensions]
+    with session_scope(engine) as session:
+        active = [
+            int(sid or 0)
+            for sid in session.exec(
+                select(Segment.id)
+                .where(
+                    Segment.questionnaire_id == questionnaire.id,
+                    Segment.status == SegmentStatus.ACTIVE,
+                )
+                .order_by(col(Segment.id))
+            ).all()
+        ]
     yield [
         "respondent_id",
         "telegram_user_id",
@@ -949,6 +1095,8 @@ def export_assignments(engine: Engine, questionnaire_key: str) -> Iterator[list[
         "segment",
         "assigned_at",
         *dims,
+        "confidence",
+        *(f"p_segment_{sid}" for sid in active),
     ]
     raw = engine.raw_connection()
     try:
@@ -956,7 +1104,7 @@ def export_assignments(engine: Engine, questionnaire_key: str) -> Iterator[list[
         ph = "?" if engine.dialect.paramstyle in ("qmark", "numeric") else "%s"
         cursor.execute(
             "SELECT a.respondent_id, r.telegram_user_id, r.external_id, a.segment_id, s.name, "
-            "a.assigned_at, (SELECT ss.scores FROM sessionscore ss "
+            "a.assigned_at, a.confidence, a.probabilities, (SELECT ss.scores FROM sessionscore ss "
             " WHERE ss.respondent_id = a.respondent_id AND ss.questionnaire_id = "
             " a.questionnaire_id ORDER BY ss.completed_at DESC LIMIT 1) "
             "FROM segmentassignment a JOIN segment s ON s.id = a.segment_id "
@@ -965,8 +1113,9 @@ def export_assignments(engine: Engine, questionnaire_key: str) -> Iterator[list[
             (questionnaire.id,),
         )
         while rows := cursor.fetchmany(_FETCH_ROWS):
-            for rid, tg, ext, sid, name, assigned, scores in rows:
+            for rid, tg, ext, sid, name, assigned, confidence, probs, scores in rows:
                 parsed = json.loads(scores) if isinstance(scores, str) else (scores or {})
+                soft = json.loads(probs) if isinstance(probs, str) else (probs or {})
                 when = assigned.isoformat() if isinstance(assigned, datetime) else assigned
                 yield [
                     rid,
@@ -976,6 +1125,8 @@ def export_assignments(engine: Engine, questionnaire_key: str) -> Iterator[list[
                     name,
                     when,
                     *("" if parsed.get(d) is None else parsed[d] for d in dims),
+                    "" if confidence is None else confidence,
+                    *(soft.get(str(s), "") for s in active),
                 ]
         cursor.close()
     finally:

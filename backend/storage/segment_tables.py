@@ -67,6 +67,9 @@ class SegmentationRun(SegmentationRunBase, table=True):
     questionnaire_id: int = Field(foreign_key="questionnaire.id", index=True, ondelete="CASCADE")
     #: Maps item units to the standardised space the centroids were fitted in.
     standardiser: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    #: The mixture that gives segment probabilities (``SoftModel.to_dict``) and the segment
+    #: id of each of its components, so a quiz completion is assigned as the run assigned.
+    model: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
 
 
 # --- segments ----------------------------------------------------------------------------
@@ -87,6 +90,8 @@ class SegmentBase(SQLModel):
     z_scores: dict[str, float] = Field(default_factory=dict, sa_type=JSONType)
     #: The traits that most set the segment apart, strongest first.
     traits: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONType)
+    #: Share of members whose confidence is below 0.8 (between segments), at the last run.
+    uncertain_share: float | None = None
 
 
 class SegmentPublic(SegmentBase):
@@ -132,3 +137,8 @@ class SegmentAssignment(SQLModel, table=True):
     assigned_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     #: How many times a run or a new completion moved the respondent to another segment.
     moves: int = 0
+    #: Segment id (as a string) -> probability of belonging to it; sums to 1. None for
+    #: assignments made before soft membership.
+    probabilities: dict[str, float] | None = Field(default=None, sa_type=JSONType)
+    #: The highest of ``probabilities``: how sure the model is of this respondent's segment.
+    confidence: float | None = None

@@ -49,7 +49,8 @@ def test_recluster_show_rename_export(database: str, tmp_path: Path) -> None:
 
     exported = run(database, "export")
     rows = list(csv.reader(io.StringIO(exported)))
-    assert rows[0][6:] == list(DIMENSIONS)
+    assert rows[0][6 : 6 + len(DIMENSIONS)] == list(DIMENSIONS)
+    assert rows[0][6 + len(DIMENSIONS)] == "confidence"
     assert len(rows) == 401
     segment_id = rows[1][3]
 

@@ -131,3 +131,34 @@ def test_rejects_labels_outside_the_segments() -> None:
     standardiser = Standardiser(("openness",), np.zeros(1), np.ones(1))
     with pytest.raises(SegmentationError, match="Labels must lie"):
         describe_segments(np.zeros((2, 1)), [0, 3], standardiser, ["openness"], n_segments=2)
+
+
+def test_two_segments_never_share_a_pole_word_they_differ_on() -> None:
+    from backend.segmentation.profiles import DISTINCT_GAP
+
+    rng = np.random.default_rng(0)
+    # Both very open, but the first far more: both would be "Curious".
+    centres = np.array([[5.5, 3.0, 4.5], [4.3, 4.5, 3.0], [2.0, 3.0, 3.0]])
+    truth = rng.integers(0, 3, 1500)
+    scores = centres[truth] + rng.normal(0, 0.3, (1500, 3))
+    features = build_features(scores, ["openness", "conscientiousness", "extraversion"])
+    profiles = describe_segments(
+        features.values,
+        truth,
+        features.standardiser,
+        features.dimensions,
+        scales={"openness": (1.0, 6.0)},
+    )
+    for a in profiles:
+        for b in profiles:
+            if a.index >= b.index:
+                continue
+            words_a = set(a.name.split(" · "))
+            for trait in (*a.traits, *b.traits):
+                if trait.adjective in words_a and trait.adjective in b.name.split(" · "):
+                    gap = abs(a.z_scores[trait.dimension] - b.z_scores[trait.dimension])
+                    assert gap < DISTINCT_GAP, (a.name, b.name)
+    assert sum("Curious" in p.name.split(" · ") for p in profiles) == 1
+    first = profiles[0].description
+    assert "on the 1–6 scale" in first
+    assert "The closest segment is" in first

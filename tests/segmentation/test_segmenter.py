@@ -22,7 +22,7 @@ def test_kmeans_recovers_known_profiles(
     respondents: Callable[..., Respondents], profiles: NDArray[np.float64]
 ) -> None:
     data = respondents(profiles, 3000, seed=3)
-    segmenter = Segmenter(random_state=0).fit(_features(data))
+    segmenter = Segmenter(method="kmeans", random_state=0).fit(_features(data))
     assert segmenter.n_clusters_ == len(profiles)
     assert adjusted_rand_score(data.truth, segmenter.labels_) >= 0.9
     assert segmenter.choice_reason_.startswith(f"k={len(profiles)} chosen: highest silhouette")
@@ -51,7 +51,7 @@ def test_no_spurious_split_in_few_correlated_dimensions(n_dims: int, correlation
     rng = np.random.default_rng(n_dims)
     cov = np.full((n_dims, n_dims), correlation) + np.eye(n_dims) * (1 - correlation)
     X = rng.multivariate_normal(np.zeros(n_dims), cov, size=2000)
-    segmenter = Segmenter(random_state=0).fit(X)
+    segmenter = Segmenter(method="kmeans", random_state=0).fit(X)
     assert segmenter.n_clusters_ == 1, segmenter.choice_reason_
     for candidate in segmenter.candidates_:
         if candidate.null_silhouette is not None:
@@ -66,7 +66,7 @@ def test_min_share_rejects_a_candidate_with_a_tiny_segment(
     # Four clear profiles, one of them only 2% of respondents: k=4 separates it best but
     # leaves a segment below the 5% minimum, so the tiny profile is folded into another.
     data = respondents(PROFILES_4, 4000, seed=7, weights=np.array([0.34, 0.32, 0.32, 0.02]))
-    segmenter = Segmenter(random_state=0).fit(_features(data))
+    segmenter = Segmenter(method="kmeans", random_state=0).fit(_features(data))
     by_k = {c.k: c for c in segmenter.candidates_}
     assert by_k[4].rejected
     assert by_k[4].smallest_share < 0.05
@@ -77,7 +77,7 @@ def test_min_share_rejects_a_candidate_with_a_tiny_segment(
     shares = np.bincount(segmenter.labels_) / len(segmenter.labels_)
     assert shares.min() >= 0.05
 
-    lenient = Segmenter(min_share=0.01, random_state=0).fit(_features(data))
+    lenient = Segmenter(method="kmeans", min_share=0.01, random_state=0).fit(_features(data))
     assert not {c.k: c for c in lenient.candidates_}[4].rejected
 
 
@@ -96,7 +96,7 @@ def test_gmm_chooses_by_bic(respondents: Callable[..., Respondents]) -> None:
 
 def test_candidates_record_every_k_with_scores(respondents: Callable[..., Respondents]) -> None:
     data = respondents(PROFILES_3, 1500, seed=2)
-    segmenter = Segmenter(k_min=2, k_max=6, random_state=0).fit(_features(data))
+    segmenter = Segmenter(method="kmeans", k_min=2, k_max=6, random_state=0).fit(_features(data))
     assert [c.k for c in segmenter.candidates_] == [2, 3, 4, 5, 6]
     for candidate in segmenter.candidates_:
         assert candidate.inertia is not None
@@ -122,7 +122,9 @@ def test_large_input_searches_a_subsample_and_fits_all_rows(
 ) -> None:
     data = respondents(PROFILES_4, 6000, seed=8)
     X = _features(data)
-    segmenter = Segmenter(subsample_size=1500, silhouette_sample_size=500, random_state=0)
+    segmenter = Segmenter(
+        method="kmeans", subsample_size=1500, silhouette_sample_size=500, random_state=0
+    )
     segmenter.fit(X)
     assert segmenter.n_clusters_ == 4
     assert segmenter.labels_.shape == (6000,)

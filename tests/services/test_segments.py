@@ -46,12 +46,21 @@ def test_run_finds_the_known_profiles_and_stores_everything(engine: Engine) -> N
     assigned = assignments(engine)
     labels = [assigned[rid].segment_id for rid in seeded.respondent_ids]
     assert adjusted_rand_score(seeded.truth, labels) >= 0.9
+    # Soft membership: every segment's probability, summing to 1; confidence is the top one.
+    for row in assigned.values():
+        assert row.probabilities is not None
+        assert set(row.probabilities) == {str(i) for i in report.segment_ids}
+        assert abs(sum(row.probabilities.values()) - 1.0) < 1e-6
+        assert row.confidence == pytest.approx(max(row.probabilities.values()), abs=1e-4)
+        assert row.probabilities[str(row.segment_id)] >= 0.9 * row.confidence
     with session_scope(engine) as session:
         run = session.get(SegmentationRun, report.run_id)
         assert run is not None
         assert run.status == RunStatus.SUCCEEDED
         assert run.k == 3
-        assert [c["k"] for c in run.candidates] == [2, 3, 4, 5, 6]
+        assert sorted({c["k"] for c in run.candidates}) == [1, 2, 3, 4, 5, 6]
+        assert run.model is not None
+        assert run.model["segment_ids"] == list(report.segment_ids)
         assert "k=3 chosen" in (run.choice_reason or "")
         assert run.standardiser is not None
         assert run.standardiser["columns"] == list(DIMENSIONS)
@@ -164,6 +173,16 @@ def test_a_new_completion_is_assigned_to_the_nearest_segment_at_once(engine: Eng
             )
         ).one()
         assert row.moves == 0
+        # The completion is assigned by the run's own mixture, with every probability.
+        assert row.probabilities is not None
+        assert set(row.probabilities) == {str(i) for i in report.segment_ids}
+        assert abs(sum(row.probabilities.values()) - 1.0) < 1e-6
+        assert row.confidence == max(row.probabilities.values())
+        assert row.probabilities[str(expected.id)] == row.confidence
+        run = session.get(SegmentationRun, report.run_id)
+        assert run is not None
+        assert run.model is not None
+        assert run.model["method"] == "mixture"
         total = session.exec(select(func.count()).select_from(SegmentAssignment)).one()
     assert total == 601
     # The next run counts the respondent as already assigned.
@@ -219,10 +238,19 @@ def test_export_lists_every_respondent_with_segment_and_scores(sqlite_engine: En
         "segment",
         "assigned_at",
     ]
-    assert header[6:] == list(DIMENSIONS)
+    n_dims = len(DIMENSIONS)
+    assert header[6 : 6 + n_dims] == list(DIMENSIONS)
+    assert header[6 + n_dims] == "confidence"
+    probability_columns = header[7 + n_dims :]
+    assert probability_columns
+    assert all(name.startswith("p_segment_") for name in probability_columns)
     assert [r[0] for r in body] == seeded.respondent_ids
     first = body[0]
-    assert np.allclose([float(v) for v in first[6:]], seeded.scores[0], atol=1e-6)
+    assert np.allclose([float(v) for v in first[6 : 6 + n_dims]], seeded.scores[0], atol=1e-6)
+    for row in body:
+        probabilities = [float(v) for v in row[7 + n_dims :]]
+        assert abs(sum(probabilities) - 1.0) < 1e-6
+        assert float(row[6 + n_dims]) == max(probabilities)
 
 
 def test_rename_rejects_an_empty_name(sqlite_engine: Engine) -> None:
