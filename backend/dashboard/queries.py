@@ -32,6 +32,7 @@ from backend.questionnaire.schema import (
 )
 from backend.scoring import DimensionReliability, ScoringKey, reliability
 from backend.scoring.reliability import WEAK_ALPHA, cronbach_alpha
+from backend.services.segments import UNCERTAIN_BELOW
 from backend.storage import counters
 from backend.storage.followup_tables import FollowupStatus
 from backend.storage.models import Answer, QuizSession, SessionStatus
@@ -606,14 +607,33 @@ def value_order(definition: QuestionnaireDefinition, question: Any) -> list[tupl
 # --- segment history and membership --------------------------------------------------------
 
 
-def membership_confidence(questionnaire_id: int, *, session: Session) -> dict[int, Any] | None:
-    """Return segment id -> how sure the segmenter is of its members, or None.
+@dataclass(frozen=True, slots=True)
+class Confidence:
+    """How sure the segmenter is of a segment's members."""
 
-    Wired when soft membership lands (``SegmentAssignment.confidence``): then this returns,
-    per segment, the members' median confidence and the share below 0.6 (uncertain members).
-    Until then the segmenter gives hard assignments only and the cards leave the section out.
+    mean: float
+    uncertain: float  # share of members below ``UNCERTAIN_BELOW``
+    members: int
+
+
+def membership_confidence(questionnaire_id: int, *, session: Session) -> dict[int, Confidence]:
+    """Return segment id -> its members' mean confidence and share of uncertain members.
+
+    Members assigned before soft membership (no confidence) are left out of both figures.
     """
-    return None
+    rows = session.execute(
+        text(
+            "SELECT segment_id, AVG(confidence), "
+            "AVG(CASE WHEN confidence < :below THEN 1.0 ELSE 0.0 END), COUNT(*) "
+            "FROM segmentassignment WHERE questionnaire_id = :q AND confidence IS NOT NULL "
+            "GROUP BY segment_id"
+        ),
+        {"q": questionnaire_id, "below": UNCERTAIN_BELOW},
+    )
+    return {
+        int(segment): Confidence(float(mean), float(uncertain), int(n))
+        for segment, mean, uncertain, n in rows
+    }
 
 
 # --- follow-ups ----------------------------------------------------------------------------

@@ -565,7 +565,7 @@ class Card:
     sizes: list[int]
     traits: list[Trait]
     sequence: list[SequenceStep]
-    confidence: Any
+    confidence: queries.Confidence | None
 
 
 @dataclass(frozen=True)

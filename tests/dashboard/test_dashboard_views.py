@@ -502,9 +502,15 @@ async def test_segments_page_shows_profiles_cards_and_runs(client: Client, engin
     assert "Size over the last 2 runs" in card
     assert "<polyline" in card
     assert '<details class="rename"><summary>Rename' in card
+    # soft membership: how sure the segmenter is of this segment's members
+    sure = re.search(
+        r"segmenter is ([\d.]+)% sure of a member; ([\d.]+)% of members are uncertain", card
+    )
+    assert sure is not None, card
+    assert 0 < float(sure.group(1)) <= 100
     runs = html.split('id="runs"')[1].split("</table>")[0]
     assert f'<td class="num">{report.k}</td>' in runs
-    assert "silhouette" in runs
+    assert "BIC" in runs  # the run's readable reason for its number of segments
     explain = html.split('id="explain"')[1].split("</dl>")[0]
     assert "adjusted Rand index" in explain
     transition = html.split(f'id="transition-{report.run_id}"')[1].split("</details>")[0]
