@@ -1,6 +1,7 @@
-"""Benchmark: end-to-end re-clustering on SQLite at 10k, 100k and 1M respondents.
+"""Benchmark: end-to-end re-clustering on SQLite (or PostgreSQL) at 10k, 100k and 1M respondents.
 
-For each size a fresh SQLite file gets N respondents with one completed session and a score
+For each size a fresh SQLite file (with ``--postgres``: a database on a throwaway PostgreSQL
+cluster, filled with COPY) gets N respondents with one completed session and a score
 vector each (four latent profiles, 5 dimensions), written with executemany. Then, each in a
 fresh subprocess so ``ru_maxrss`` is that step's own peak:
 
@@ -14,6 +15,7 @@ loop with ``asyncio.to_thread`` at a steady rate, with and without a re-clusteri
 a worker process, as the scheduler runs it.
 
     .venv/bin/python bench/recluster.py [--sizes 10000,100000,1000000] [--no-latency]
+    .venv/bin/python bench/recluster.py --postgres --sizes 1000000   # latency at 1M too
 """
 
 from __future__ import annotations
@@ -76,13 +78,48 @@ def peak_rss_mib() -> float:
 # --- steps, each run in its own process ------------------------------------------------
 
 
-def step_generate(path: Path, n: int) -> dict[str, Any]:
+def url_of(target: str) -> str:
+    """A step's target is a SQLite file path or a PostgreSQL URL."""
+    return target if target.startswith("postgresql") else f"sqlite:///{target}"
+
+
+def _copy_postgres(url: str, n: int, qid: int, vid: int, scores: np.ndarray) -> None:
+    import psycopg
+
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+    stamp = "2026-01-01 00:00:00+00"
+    with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
+        with cur.copy(
+            "COPY respondent (id, telegram_user_id, chat_id, last_update_id, opted_out, "
+            "unreachable, created_at, updated_at) FROM STDIN"
+        ) as copy:
+            for i in range(1, n + 1):
+                copy.write_row((i, i, i, 0, False, False, stamp, stamp))
+        with cur.copy(
+            "COPY quizsession (id, respondent_id, version_id, status, language, seed, "
+            "started_at, updated_at, completed_at) FROM STDIN"
+        ) as copy:
+            for i in range(1, n + 1):
+                copy.write_row((i, i, vid, "completed", "en", 0, stamp, stamp, stamp))
+        with cur.copy(
+            "COPY sessionscore (session_id, respondent_id, questionnaire_id, version_id, "
+            "completed_at, scores, scores_100) FROM STDIN"
+        ) as copy:
+            for i, row in enumerate(scores.tolist(), 1):
+                scores_json = json.dumps(dict(zip(DIMENSIONS, row, strict=True)))
+                copy.write_row((i, i, qid, vid, stamp, scores_json, "{}"))
+        for table in ("respondent", "quizsession"):
+            cur.execute(f"SELECT setval('{table}_id_seq', {n})")
+        cur.execute("ANALYZE")
+
+
+def step_generate(target: str, n: int) -> dict[str, Any]:
     from backend.questionnaire import load_definition
     from backend.services.questionnaires import import_definition
     from backend.storage.engine import make_engine, session_scope
     from backend.storage.migrate import upgrade
 
-    url = f"sqlite:///{path}"
+    url = url_of(target)
     engine = make_engine(url)
     upgrade(engine)
     with session_scope(engine) as session:
@@ -94,8 +131,13 @@ def step_generate(path: Path, n: int) -> dict[str, Any]:
     rng = np.random.default_rng(n)
     truth = rng.integers(0, len(PROFILES), n)
     scores = np.clip(PROFILES[truth] + rng.normal(0, 0.45, (n, len(DIMENSIONS))), 1, 5).round(3)
+    if url.startswith("postgresql"):
+        assert qid is not None
+        assert vid is not None
+        _copy_postgres(url, n, qid, vid, scores)
+        return {"seconds": time.perf_counter() - started, "rss": peak_rss_mib()}
     stamp = "2026-01-01 00:00:00.000000"
-    db = sqlite3.connect(path, isolation_level=None)
+    db = sqlite3.connect(target, isolation_level=None)
     db.execute("PRAGMA synchronous=OFF")
     db.execute("BEGIN")
     chunk = 200_000
@@ -126,11 +168,11 @@ def step_generate(path: Path, n: int) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - started, "rss": peak_rss_mib()}
 
 
-def step_recluster(path: Path) -> dict[str, Any]:
+def step_recluster(target: str) -> dict[str, Any]:
     from backend.services.segments import recluster
     from backend.storage.engine import make_engine
 
-    engine = make_engine(f"sqlite:///{path}")
+    engine = make_engine(url_of(target))
     started = time.perf_counter()
     first = recluster(engine, KEY, random_state=0)
     first_seconds = time.perf_counter() - started
@@ -149,17 +191,27 @@ def step_recluster(path: Path) -> dict[str, Any]:
     }
 
 
-def step_baseline(path: Path, k: int) -> dict[str, Any]:
+def step_baseline(target: str, k: int) -> dict[str, Any]:
     from sklearn.cluster import KMeans
 
     started = time.perf_counter()
-    db = sqlite3.connect(path)
-    paths = ", ".join(f"'$.{d}'" for d in DIMENSIONS)
-    cursor = db.execute(f"SELECT json_extract(scores, {paths}) FROM sessionscore")
     blocks = []
-    while rows := cursor.fetchmany(50_000):
-        blocks.append(np.array(json.loads("[" + ",".join(r[0] for r in rows) + "]")))
-    db.close()
+    if target.startswith("postgresql"):
+        import psycopg
+
+        columns = ", ".join(f"(scores->>'{d}')::float8" for d in DIMENSIONS)
+        conninfo = target.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(conninfo) as conn, conn.cursor(name="vectors") as server:
+            server.execute(f"SELECT {columns} FROM sessionscore")
+            while rows := server.fetchmany(50_000):
+                blocks.append(np.array(rows, dtype=float))
+    else:
+        db = sqlite3.connect(target)
+        paths = ", ".join(f"'$.{d}'" for d in DIMENSIONS)
+        cursor = db.execute(f"SELECT json_extract(scores, {paths}) FROM sessionscore")
+        while rows := cursor.fetchmany(50_000):
+            blocks.append(np.array(json.loads("[" + ",".join(r[0] for r in rows) + "]")))
+        db.close()
     x = np.concatenate(blocks)
     read = time.perf_counter() - started
     x = (x - x.mean(axis=0)) / x.std(axis=0)
@@ -167,13 +219,13 @@ def step_baseline(path: Path, k: int) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - started, "read": read, "rss": peak_rss_mib()}
 
 
-def step_latency(path: Path, seconds: float, with_recluster: bool) -> dict[str, Any]:
+def step_latency(target: str, seconds: float, with_recluster: bool) -> dict[str, Any]:
     from backend.scheduler.jobs import recluster_in_process
     from backend.services.quiz import ChatUser, QuizService
     from backend.services.segments import segment_assigner
     from backend.storage.engine import make_engine
 
-    engine = make_engine(f"sqlite:///{path}")
+    engine = make_engine(url_of(target))
     service = QuizService(engine, assign_segment=segment_assigner(engine))
     users = [ChatUser(user_id=10**9 + i, chat_id=10**9 + i) for i in range(100)]
     busy: set[int] = set()
@@ -207,7 +259,7 @@ def step_latency(path: Path, seconds: float, with_recluster: bool) -> dict[str, 
                 executor,
                 partial(
                     recluster_in_process,
-                    f"sqlite:///{path}",
+                    url_of(target),
                     KEY,
                     trigger="bench",
                     min_interval=timedelta(0),
@@ -224,6 +276,9 @@ def step_latency(path: Path, seconds: float, with_recluster: bool) -> dict[str, 
             # A user whose previous call is still running waits for the next turn (as a chat
             # would: the button is answered before the next press).
             free = [u for u in users[i % len(users) :] + users if u.user_id not in busy]
+            if not free:  # every chat waits for its previous answer: the host is saturated
+                await asyncio.sleep(0.005)
+                continue
             tasks.append(asyncio.create_task(one(free[0])))
             i += 1
             await asyncio.sleep(max(0.0, i / rate - (time.perf_counter() - start)))
@@ -253,7 +308,7 @@ def child(step: str, *args: str) -> dict[str, Any]:
     output = subprocess.run(
         [sys.executable, __file__, "--step", step, *args],
         check=True,
-        capture_output=True,
+        stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
     ).stdout
@@ -265,11 +320,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--no-latency", action="store_true")
+    parser.add_argument(
+        "--postgres", action="store_true", help="on a throwaway PostgreSQL cluster"
+    )
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.step:
-        path = Path(options.args[0])
+        path = options.args[0]
         if options.step == "generate":
             out = step_generate(path, int(options.args[1]))
         elif options.step == "recluster":
@@ -282,10 +340,25 @@ def main() -> None:
         return
 
     sizes = [int(s) for s in options.sizes.split(",")]
-    print(f"{'respondents':>11}  {'step':<28}{'wall s':>8}{'peak RSS MiB':>14}")
+    cluster = None
+    if options.postgres:
+        from tests.pgcluster import PostgresCluster
+
+        cluster = PostgresCluster()
+        cluster.start()
+        cluster.set("synchronous_commit", "on")
+    print(
+        f"{'PostgreSQL' if cluster else 'SQLite'}\n"
+        f"{'respondents':>11}  {'step':<28}{'wall s':>8}{'peak RSS MiB':>14}"
+    )
+    latency_at = max(sizes) if cluster else 100_000
     with tempfile.TemporaryDirectory() as scratch:
         for n in sizes:
-            path = Path(scratch) / f"bench-{n}.db"
+            path = (
+                cluster.create_database(f"bench_{n}")
+                if cluster
+                else str(Path(scratch) / f"bench-{n}.db")
+            )
             gen = child("generate", str(path), str(n))
             print(f"{n:>11,}  {'generate (not timed below)':<28}{gen['seconds']:>8.1f}")
             ours = child("recluster", str(path))
@@ -303,7 +376,7 @@ def main() -> None:
                 f"{'':>11}  {'baseline: SQL read + KMeans':<28}{base['seconds']:>8.1f}"
                 f"{base['rss']:>14.0f}   read {base['read']:.1f}"
             )
-            if n == 100_000 and not options.no_latency:
+            if n == latency_at and not options.no_latency:
                 quiet = child("latency", str(path), "6", "0")
                 busy = child("latency", str(path), "6", "1")
                 print(
@@ -315,7 +388,12 @@ def main() -> None:
                     f"{'':>11}  answer p99 without:             {quiet['p99_ms']:.1f} ms "
                     f"(p50 {quiet['p50_ms']:.1f}, max {quiet['max_ms']:.0f}, {quiet['ops']} ops)"
                 )
-            path.unlink(missing_ok=True)
+            if cluster:
+                cluster.drop_database(f"bench_{n}")
+            else:
+                Path(path).unlink(missing_ok=True)
+    if cluster:
+        cluster.stop()
 
 
 if __name__ == "__main__":

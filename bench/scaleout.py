@@ -600,7 +600,8 @@ def jobs_check(
     ok = dispatch <= ticks + 1 and reclusters <= minutes + 1
     return (
         f"{'ok' if ok else 'NOT ok'}: dispatch {dispatch:.0f} passes in {ticks:.0f} ticks, "
-        f"re-clustering {reclusters} runs in {minutes} minute ticks"
+        f"re-clustering {reclusters} runs in {minutes} minute ticks (a run in the last 15 "
+        "minutes, on the shared database, is not repeated)"
     )
 
 

@@ -244,3 +244,37 @@ def test_dockerignore_next_to_the_dockerfile_matches() -> None:
     patterns = [p for p in specific.splitlines() if p and not p.startswith("#")]
     for needed in ("!pyproject.toml", "!README.md", "!backend/", "!bot/"):
         assert needed in patterns
+
+
+# --- the scale profile: two workers behind nginx --------------------------------------------
+
+
+def test_compose_scale_profile_runs_two_workers_behind_the_proxy(compose: dict) -> None:
+    services = compose["services"]
+    app, second, proxy = services["app"], services["app-2"], services["proxy"]
+    assert "profiles" not in app  # the single worker still starts by default
+    assert second["profiles"] == ["scale"]
+    assert proxy["profiles"] == ["scale"]
+    assert second["command"] == app["command"] == ["serve"]
+    assert second["environment"] == app["environment"]
+    assert second["env_file"] == app["env_file"]
+    assert second["depends_on"] == app["depends_on"]
+    assert "/readyz" in " ".join(second["healthcheck"]["test"])
+    assert proxy["image"].startswith("nginx:")
+    assert "./nginx.conf:/etc/nginx/nginx.conf:ro" in proxy["volumes"]
+    assert set(proxy["depends_on"]) == {"app", "app-2"}
+    assert all(port.startswith("${") or port.startswith("127.0.0.1:") for port in proxy["ports"])
+
+
+def test_nginx_conf_routes_the_webhook_to_both_workers_and_around_a_dead_one() -> None:
+    conf = (DEPLOY / "nginx.conf").read_text(encoding="utf-8")
+    assert conf.count("{") == conf.count("}")
+    upstream = re.search(r"upstream psychograph \{(?P<body>[^}]*)\}", conf)
+    assert upstream is not None
+    servers = re.findall(r"server (\S+)", upstream["body"])
+    assert servers == ["app:8080", "app-2:8080"]
+    webhook = re.search(r"location /telegram/webhook \{(?P<body>[^}]*)\}", conf)
+    assert webhook is not None
+    assert "proxy_pass http://psychograph;" in webhook["body"]
+    assert re.search(r"proxy_next_upstream [^;]*\berror\b[^;]*\bhttp_503\b", webhook["body"])
+    assert "listen 8080;" in conf
