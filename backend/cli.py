@@ -263,13 +263,18 @@ def serve(obj: Context) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8081, show_default=True, type=int)
 @click.option("--no-rate-limit", is_flag=True, help="Lift Telegram's flood limits.")
-def sandbox(host: str, port: int, no_rate_limit: bool) -> None:
+@click.option(
+    "--lenient",
+    is_flag=True,
+    help="Forgive short bursts (3 per chat) instead of Telegram's limits to the letter.",
+)
+def sandbox(host: str, port: int, no_rate_limit: bool, lenient: bool) -> None:
     """Run the local Telegram Bot API sandbox alone (Ctrl+C stops it)."""
     import asyncio
 
     from bot.sandbox import SandboxConfig, run_sandbox
 
-    config = SandboxConfig(rate_limit_enabled=not no_rate_limit)
+    config = SandboxConfig(rate_limit_enabled=not no_rate_limit, strict=not lenient)
     console.print(
         f"Bot API sandbox on http://{host}:{port}/bot<token>/<method>, "
         f"respondent API on http://{host}:{port}/sandbox/ (token {config.token})",
