@@ -27,6 +27,9 @@ class FaultConfig:
         The next N matching requests fail at once with ``fail_status`` and take no effect.
     fail_status
         The HTTP status of injected failures (500 or 502 are the usual ones).
+    fail_html
+        True: failures answer with an HTML page, as a proxy in front of the Bot API does,
+        instead of Telegram's JSON error.
     methods
         Bot API methods the faults apply to.
     chat_id
@@ -39,6 +42,7 @@ class FaultConfig:
     hang_delivers: bool = True
     fail_next: int = 0
     fail_status: int = 502
+    fail_html: bool = False
     methods: frozenset[str] = frozenset({"sendMessage"})
     chat_id: int | None = None
 
