@@ -217,7 +217,7 @@ def main() -> None:
         sandbox.wait(timeout=10)
 
 
-def line(
+def line(  # the rate: requests after the first per second from the first to the last
     name: str,
     sent: int,
     seconds: float,
@@ -262,15 +262,15 @@ async def run(items: int, in_flight: int, root: str, unlimited: bool) -> None:
             chats, ids, before = await phase("steady")
             report = await dispatch(url, base_url, LIMIT, in_flight)
             got = (await client.stats())["rate_limited"] - before
-            line("steady", report.sent, report.seconds, got, await copies(client, chats),
-                 outcome(url, ids), items)  # fmt: skip
+            line("steady", report.requests - 1, report.sending_seconds, got,
+                 await copies(client, chats), outcome(url, ids), items)  # fmt: skip
 
             # 2. pauses and restarts: a new dispatcher every few seconds, after a pause
             chats, ids, before = await phase("pauses")
             sent, active = 0, 0.0
             for _ in range(1000):
                 report = await dispatch(url, base_url, LIMIT, in_flight, max_seconds=4.0)
-                sent, active = sent + report.sent, active + report.seconds
+                sent, active = sent + max(0, report.requests - 1), active + report.sending_seconds
                 if outcome(url, ids)["pending"] == 0:
                     break
                 await asyncio.sleep(1.5)
@@ -302,7 +302,7 @@ async def run(items: int, in_flight: int, root: str, unlimited: bool) -> None:
             got = (await client.stats())["rate_limited"] - before
             # The child's start-up (imports, migrations check) is not sending time: its rate
             # is not counted; the restarted dispatcher's is.
-            line("SIGKILL, restart", report.sent, report.seconds, got,
+            line("SIGKILL, restart", report.requests - 1, report.sending_seconds, got,
                  await copies(client, chats), outcome(url, ids), items)  # fmt: skip
             print(
                 f"    (killed after {by_child} messages, {killed_after:.1f} s after start; "

@@ -102,6 +102,15 @@ class DispatchReport:
     #: Rows left ``sending`` by a dispatcher that stopped, now uncertain.
     recovered_uncertain: int = 0
     seconds: float = 0.0
+    #: From the first request leaving to the last: the time spent sending.
+    sending_seconds: float = 0.0
+
+    @property
+    def sending_rate(self) -> float:
+        """Return the messages per second sustained while sending (0 below two requests)."""
+        if self.requests < 2 or self.sending_seconds <= 0:
+            return 0.0
+        return (self.requests - 1) / self.sending_seconds
 
 
 @dataclass(frozen=True)
@@ -171,6 +180,7 @@ class Dispatcher:
         #: Tasks still waiting for a slot: nothing of theirs is in Telegram's hands yet.
         waiting: set[asyncio.Task[None]] = set()
         tasks: set[asyncio.Task[None]] = set()
+        departures: list[float] = []
 
         def settle(candidate: Candidate, slot: Slot | None) -> None:
             if slot is not None:
@@ -203,6 +213,7 @@ class Dispatcher:
                 settle(candidate, slot)
                 return
             self.in_flight += 1
+            departures.append(loop.time())
             try:
                 outcome = await self.sender.send(message)
             except Exception as exc:  # the request may have left: never assume it did not
@@ -326,6 +337,8 @@ class Dispatcher:
                 with suppress(asyncio.CancelledError):
                     await helper
         report.seconds = loop.time() - started
+        if departures:
+            report.sending_seconds = departures[-1] - departures[0]
         return report
 
     async def run_forever(self, interval: float, *, stop: asyncio.Event | None = None) -> None:
