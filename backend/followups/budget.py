@@ -8,8 +8,9 @@ more, whatever the network does between here and there:
 * **A sliding window, not a bucket that starts full.** A message occupies the window from the
   moment it is granted until one ``window`` after its answer came back: Telegram received it
   somewhere in between, so at most ``limit`` messages can fall in any window of Telegram's,
-  however late or early each one arrived. Grants are also spaced ``window / limit`` apart, so
-  after a pause the budget resumes at the steady pace instead of a burst.
+  however late or early each one arrived. Grants also follow a schedule ``window / limit``
+  apart (a late timer may catch up by three), so after a pause the budget resumes at the
+  steady pace instead of a burst.
 * **Per-chat spacing measured when a request leaves, with a margin**, and again from its
   answer: the next message to that chat is granted no sooner than ``chat_interval + margin``
   after the previous one left and ``chat_interval`` after its answer (20 per minute in
@@ -110,7 +111,10 @@ class SendBudget:
         self._chats: dict[int, _Chat] = {}
         self._waiters: list[_Waiter] = []
         self._seq = itertools.count()
-        self._last_grant = -math.inf
+        #: The pace's schedule: grants are due ``spacing`` apart, and a late timer may catch
+        #: up by ``tolerance`` (the window still caps every second at ``limit``).
+        self._scheduled = -math.inf
+        self.tolerance = 3 * self.spacing
         self._paused_until = 0.0
         #: After an unexpected 429: (its chat, its retry_after), until the flight settles.
         self._suspect: tuple[int | None, float] | None = None
@@ -250,8 +254,8 @@ class SendBudget:
                     if len(window) - self._expired(now) >= self.limit:
                         next_change = min(next_change, self._window_frees(now))
                         break
-                    if now < self._last_grant + self.spacing:
-                        next_change = min(next_change, self._last_grant + self.spacing)
+                    if now < self._scheduled - self.tolerance:
+                        next_change = min(next_change, self._scheduled - self.tolerance)
                         break
                 at = self._chat_ready_at(waiter, now)
                 if at > now:
@@ -289,7 +293,7 @@ class SendBudget:
         slot = Slot(waiter.chat_id, waiter.priority, now)
         self._window.append(slot)
         self._in_flight.add(slot)
-        self._last_grant = now
+        self._scheduled = max(self._scheduled, now) + self.spacing
         self.granted[min(waiter.priority, BACKGROUND)] += 1
         chat = self._chat(waiter.chat_id)
         if chat is not None:

@@ -27,7 +27,9 @@ async def test_no_window_ever_holds_more_than_the_limit_even_after_a_pause() -> 
     times = [t for t, _, _ in log]
     for start in times:
         assert sum(1 for t in times if start <= t < start + 0.2) <= 5
-    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.2 / 5 * 0.9
+    # No burst: grants follow the pace; a late timer catches up by at most three.
+    for start in times:
+        assert sum(1 for t in times if start <= t < start + 0.2 / 5) <= 4
 
 
 async def test_one_chat_gets_one_message_per_interval_measured_from_the_answer() -> None:
@@ -44,9 +46,10 @@ async def test_urgent_goes_first_but_background_keeps_its_reserve() -> None:
     background = [_send(budget, 1000 + i, log, priority=BACKGROUND) for i in range(10)]
     urgent = [_send(budget, i, log, priority=URGENT) for i in range(40)]
     await asyncio.gather(*background, *urgent)
-    first_window = [p for t, _, p in log if t < log[0][0] + 0.5]
-    assert first_window.count(URGENT) >= 7  # the waiting respondents go first...
-    assert first_window.count(BACKGROUND) >= 2  # ...but follow-ups still progress
+    # The second window, with both waiting all along.
+    second = [p for t, _, p in log if log[0][0] + 0.5 <= t < log[0][0] + 1.0]
+    assert second.count(URGENT) >= 7  # the waiting respondents go first...
+    assert second.count(BACKGROUND) >= 2  # ...but follow-ups still progress
 
 
 async def test_a_429_in_one_chat_pauses_that_chat_and_two_pause_everything() -> None:
