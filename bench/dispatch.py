@@ -80,7 +80,7 @@ def free_port() -> int:
 
 
 async def wait_for(url: str) -> None:
-    for _ in range(100):
+    for _ in range(600):  # start-up takes seconds on a busy host
         try:
             async with SandboxClient(url) as client:
                 await client.stats()
