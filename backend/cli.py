@@ -289,13 +289,18 @@ def serve(obj: Context) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8081, show_default=True, type=int)
 @click.option("--no-rate-limit", is_flag=True, help="Lift Telegram's flood limits.")
-def sandbox(host: str, port: int, no_rate_limit: bool) -> None:
+@click.option(
+    "--lenient",
+    is_flag=True,
+    help="Forgive short bursts (3 per chat) instead of Telegram's limits to the letter.",
+)
+def sandbox(host: str, port: int, no_rate_limit: bool, lenient: bool) -> None:
     """Run the local Telegram Bot API sandbox alone (Ctrl+C stops it)."""
     import asyncio
 
     from bot.sandbox import SandboxConfig, run_sandbox
 
-    config = SandboxConfig(rate_limit_enabled=not no_rate_limit)
+    config = SandboxConfig(rate_limit_enabled=not no_rate_limit, strict=not lenient)
     console.print(
         f"Bot API sandbox on http://{host}:{port}/bot<token>/<method>, "
         f"respondent API on http://{host}:{port}/sandbox/ (token {config.token})",
@@ -766,7 +771,8 @@ def followups_dispatch(
     import logging
     from datetime import timedelta
 
-    from backend.followups import DispatchConfig, Dispatcher, SendRules
+    from backend.followups import DispatchConfig, Dispatcher
+    from backend.scheduler.dispatch import send_rules
     from bot.delivery import TelegramSender
     from bot.sandbox import DEFAULT_TOKEN
 
@@ -776,7 +782,7 @@ def followups_dispatch(
     config = DispatchConfig(
         rate=None if no_rate_limit else rate,
         max_in_flight=max_in_flight,
-        rules=SendRules(lease=timedelta(seconds=lease), click_base_url=click_base_url),
+        rules=send_rules(settings, lease=timedelta(seconds=lease), click_base_url=click_base_url),
     )
     engine = obj.migrated_engine()
 
@@ -817,14 +823,15 @@ def followups_stats(obj: Context, pack_key: str | None) -> None:
         return
     table = Table(
         "pack", "item", "variant", "segment", "queued", "sent", "delivered", "clicked",
-        "click rate", "pending", "failed", "uncertain", "cancelled",
+        "click rate", "pending", "deferred (quiet/cap)", "failed", "uncertain", "cancelled",
     )  # fmt: skip
     for r in rows:
         rate = f"{r.clicked / r.delivered:.0%}" if r.delivered else "—"
+        deferred = f"{r.deferred_quiet_hours}/{r.deferred_frequency_cap}" if r.deferred else "—"
         table.add_row(
             r.pack_key, r.item_id, r.variant or "—", f"{r.segment_name} ({r.segment_key})",
             str(r.queued), str(r.sent), str(r.delivered), str(r.clicked), rate,
-            str(r.pending), str(r.failed), str(r.uncertain), str(r.cancelled),
+            str(r.pending), deferred, str(r.failed), str(r.uncertain), str(r.cancelled),
         )  # fmt: skip
     console.print(table)
     uncertain = counts.get("uncertain", 0)

@@ -74,9 +74,12 @@ class Service:
     async def start(self) -> None:
         from backend.api.app import WEBHOOK_PATH, create_app
         from backend.api.keys import CHECKER
+        from bot.application import register_commands
 
         await self.bot.initialize()
         await self.bot.start()
+        # post_init runs only under run_polling/run_webhook, which the service does not use.
+        await register_commands(self.bot)
         webhook = self.settings.webhook_url
         if webhook:
             secret = self.settings.webhook_secret
@@ -146,13 +149,17 @@ class Service:
 
 
 def build_service(settings: Settings, engine: Engine) -> Service:
+    from backend.followups.budget import SendBudget
     from backend.services.quiz import QuizService
     from bot.application import build_application
 
     assigner = _segment_assigner(engine)
     quiz = QuizService(engine, assign_segment=assigner, erasure_key=settings.erasure_key())
-    bot = build_application(settings, quiz, rate_limit=settings.bot_token is not None)
-    scheduler = _scheduler(settings, engine, bot)
+    # One budget for everything the bot sends: the quiz and the follow-ups share Telegram's
+    # limits, and the quiz goes first.
+    budget = SendBudget()
+    bot = build_application(settings, quiz, budget=budget)
+    scheduler = _scheduler(settings, engine, bot, budget)
     return Service(settings, engine, bot, scheduler)
 
 
@@ -162,13 +169,13 @@ def _segment_assigner(engine: Engine) -> Any:
     return segment_assigner(engine)
 
 
-def _scheduler(settings: Settings, engine: Engine, bot: Any) -> Any:
+def _scheduler(settings: Settings, engine: Engine, bot: Any, budget: Any) -> Any:
     from backend.scheduler import build_scheduler
     from backend.scheduler.counters import add_fold_job
     from backend.scheduler.dispatch import add_dispatch_job
 
     scheduler = build_scheduler(settings, engine)
-    add_dispatch_job(scheduler, settings, engine, follow_up_sender(settings))
+    add_dispatch_job(scheduler, settings, engine, follow_up_sender(settings), budget=budget)
     add_fold_job(scheduler, engine)
     return scheduler
 

@@ -95,6 +95,20 @@ class Settings(BaseSettings):
         description="Believe the proxy's X-Forwarded-Proto: https marks the dashboard cookie "
         "Secure. Only behind a proxy that sets the header itself.",
     )
+    followup_quiet_hours: str = Field(
+        default="21:00-09:00",
+        description="Local time in which follow-ups wait (HH:MM-HH:MM, or off); applies to "
+        "respondents who told the bot their time zone. A content pack may set its own.",
+    )
+    followup_frequency_cap: int = Field(
+        default=3,
+        ge=0,
+        description="At most this many follow-ups to one respondent per cap period (0: no "
+        "cap); more wait. A content pack may set its own.",
+    )
+    followup_cap_days: float = Field(
+        default=7.0, gt=0, description="The frequency cap's period, in days."
+    )
     http_host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to.")
     http_port: int = Field(default=8080, ge=1, le=65535, description="Port of the HTTP server.")
     log_format: str = Field(default="text", pattern="^(text|json)$", description="text or json.")
@@ -125,6 +139,14 @@ class Settings(BaseSettings):
             CronTrigger.from_crontab(value)
         except ValueError as exc:
             raise ValueError(f"not a cron expression ({exc}): {value!r}") from None
+        return value
+
+    @field_validator("followup_quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        from backend.followups.policy import parse_quiet_hours
+
+        parse_quiet_hours(value)
         return value
 
     @field_validator("segmentation_seed", mode="before")

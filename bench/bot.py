@@ -12,6 +12,16 @@ see it, which adds their own round trips to the sandbox.
 
     .venv/bin/python bench/bot.py [--respondents 100] [--throughput-respondents 50]
     .venv/bin/python bench/bot.py --latency-only --no-postgres   # the p99 figure, ~2 min
+
+``--limited`` measures instead what production sees: the strict sandbox (Telegram's limits
+to the letter), the bot's rate limiter on, and the follow-up dispatcher sending in the same
+process through the same budget, as ``psychograph serve`` runs them. 100 respondents answer
+back to back; printed: answers/s (target >= 25), p50/p99 as the respondent sees it, the
+follow-ups sent meanwhile (they must progress) and the 429s, beside the bare bot with the
+same limiter and no follow-ups; ``--edits-counted`` repeats it with edits counted like sends
+(``limit_edits``), in case Telegram counted them, which its FAQ does not say.
+
+    .venv/bin/python bench/bot.py --limited [--respondents 100] [--edits-counted]  # ~3 min
 """
 
 from __future__ import annotations
@@ -90,26 +100,44 @@ def wait_for_port(port: int, timeout: float = 20) -> None:
 # --- the bots under test (run in their own process) ---------------------------------------
 
 
-def run_ours(base_url: str, database_url: str) -> None:
+def run_ours(base_url: str, database_url: str, limited: bool = False) -> None:
+    from backend.followups import Dispatcher
+    from backend.followups.budget import SendBudget
     from backend.runtime import freeze_startup_heap
     from backend.services.quiz import QuizService
     from backend.services.segments import segment_assigner
     from backend.settings import Settings
     from backend.storage.engine import make_engine
     from bot.application import build_application
+    from bot.delivery import TelegramSender
+    from bot.sandbox import DEFAULT_TOKEN
 
     engine = make_engine(database_url)
+    budget = SendBudget() if limited else None
     application = build_application(
         Settings(telegram_base_url=base_url, database_url=database_url),
         # as `psychograph serve` wires it: a completion is also assigned a segment
         QuizService(engine, assign_segment=segment_assigner(engine)),
-        rate_limit=False,
+        rate_limit=limited,
+        budget=budget,
     )
+    if limited:  # the follow-up dispatcher in the same process, on the same budget
+        hook = application.post_init
+
+        async def start_dispatcher(app: Any) -> None:
+            if hook is not None:
+                await hook(app)
+            sender = TelegramSender.build(DEFAULT_TOKEN, base_url)
+            await sender.bot.initialize()
+            dispatcher = Dispatcher(engine, sender, budget=budget)
+            app.create_task(dispatcher.run_forever(1.0))
+
+        application.post_init = start_dispatcher
     freeze_startup_heap()  # as `psychograph serve` does once it is up
     application.run_polling(poll_interval=0.0, timeout=1, close_loop=False)
 
 
-def run_bare(base_url: str, transport: str) -> None:
+def run_bare(base_url: str, transport: str, limited: bool = False) -> None:
     from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
     from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
@@ -154,15 +182,20 @@ def run_bare(base_url: str, transport: str) -> None:
         else:
             await context.bot.send_message(update.effective_chat.id, "Your profile · Bench")
 
-    application = (
+    builder = (
         Application.builder()
         .token(DEFAULT_TOKEN)
         .base_url(base_url)
         .concurrent_updates(256)
         .connection_pool_size(256)
         .pool_timeout(30.0)
-        .build()
     )
+    if limited:
+        from backend.followups.budget import SendBudget
+        from bot.ratelimit import BudgetRateLimiter
+
+        builder = builder.rate_limiter(BudgetRateLimiter(SendBudget()))  # type: ignore[arg-type]
+    application = builder.build()
     application.add_handler(CommandHandler("start", start))
     application.add_handler(CallbackQueryHandler(press))
     application.run_polling(poll_interval=0.0, timeout=1, close_loop=False)
@@ -267,16 +300,23 @@ def main() -> None:
     parser.add_argument("--throughput-respondents", type=int, default=50)
     parser.add_argument("--run-ours", nargs=2, metavar=("DATABASE_URL", "BASE_URL"))
     parser.add_argument("--run-bare", nargs=2, metavar=("TRANSPORT", "BASE_URL"))
+    parser.add_argument("--limited", action="store_true", help="production's limits (see above)")
+    parser.add_argument(
+        "--edits-counted", action="store_true", help="with --limited: also count edits as sends"
+    )
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument(
         "--latency-only", action="store_true", help="skip the throughput runs (answers/s)"
     )
     args = parser.parse_args()
     if args.run_ours:
-        run_ours(args.run_ours[1], args.run_ours[0])
+        run_ours(args.run_ours[1], args.run_ours[0], args.limited)
         return
     if args.run_bare:
-        run_bare(args.run_bare[1], args.run_bare[0])
+        run_bare(args.run_bare[1], args.run_bare[0], args.limited)
+        return
+    if args.limited:
+        limited_main(args.respondents, args.edits_counted)
         return
 
     workdir = Path(tempfile.mkdtemp(prefix="psychograph-bench-"))
@@ -325,6 +365,134 @@ def main() -> None:
     finally:
         if cluster is not None:
             cluster.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- production's limits: the strict sandbox, the limiter on, follow-ups sent meanwhile -----
+
+FOLLOWUPS = 3000
+FOLLOWUP_PACK = """\
+id: bench-followups
+questionnaire: bench
+title: Bench follow-ups
+items:
+  - id: hello
+    target: {default: true}
+    text: "Hello {{ first_name }}, a follow-up for {{ segment_name }}."
+"""
+
+
+async def create_followup_audience(sandbox_url: str, database_url: str) -> list[int]:
+    """Sandbox users with one follow-up each due now; return their chat ids."""
+    from backend.followups import Assignment, SegmentView, enqueue_for_assignments, import_pack
+    from backend.followups import load_content as load_pack
+    from backend.storage.engine import make_engine, session_scope
+    from backend.storage.models import Respondent
+    from bot.sandbox import SandboxClient
+
+    async with SandboxClient(sandbox_url) as client:
+        chats: list[int] = []
+        for start in range(0, FOLLOWUPS, 200):
+            batch = await asyncio.gather(
+                *(
+                    client.create_user(5_000_000 + i, first_name=f"F{i}")
+                    for i in range(start, min(FOLLOWUPS, start + 200))
+                )
+            )
+            chats.extend(u.id for u in batch)
+    engine = make_engine(database_url)
+    with session_scope(engine) as session:
+        import_pack(load_pack(FOLLOWUP_PACK), session=session)
+        people = [Respondent(first_name=f"F{c}", chat_id=c) for c in chats]
+        session.add_all(people)
+        session.flush()
+        segment = SegmentView(id="1", name="Bench segment")
+        enqueue_for_assignments(
+            session,
+            [Assignment(p.id, "bench", segment, scores={}) for p in people if p.id is not None],
+        )
+    engine.dispose()
+    return chats
+
+
+async def followups_sent(sandbox_url: str, chats: list[int]) -> int:
+    from bot.sandbox import SandboxClient
+
+    async with SandboxClient(sandbox_url) as client:
+        views = await asyncio.gather(*(client.chat(c) for c in chats))
+    return sum(len(v.bot_messages) for v in views)
+
+
+def limited_run(
+    bot: str, n: int, *, limit_edits: bool, database_url: str | None
+) -> dict[str, Any]:
+    """One run against the strict sandbox: ``n`` back-to-back respondents."""
+    port = free_port()
+    sandbox_args = ["-c", _SANDBOX.format(port=port, limit_edits=limit_edits)]
+    with process(*sandbox_args):
+        wait_for_port(port)
+        base = f"http://127.0.0.1:{port}"
+        chats: list[int] = []
+        if database_url is not None:
+            chats = asyncio.run(create_followup_audience(base, database_url))
+        role = _role(bot, database_url)
+        with process(__file__, *role, f"{base}/bot", "--limited"):
+            time.sleep(2.0)
+            before = asyncio.run(followups_sent(base, chats)) if chats else 0
+            started = time.perf_counter()
+            rate, latencies, _ = asyncio.run(respondents(base, n, None, 1_000_000))
+            elapsed = time.perf_counter() - started
+            after = asyncio.run(followups_sent(base, chats)) if chats else 0
+            stats = asyncio.run(_stats(base))
+    return {
+        "rate": rate,
+        "p50": percentile(latencies, 0.5),
+        "p99": percentile(latencies, 0.99),
+        "followups": (after - before) / elapsed,
+        "rate_limited": stats["rate_limited"],
+    }
+
+
+_SANDBOX = (
+    "import asyncio; from bot.sandbox import SandboxConfig, run_sandbox; "
+    "asyncio.run(run_sandbox(SandboxConfig(limit_edits={limit_edits}), '127.0.0.1', {port}))"
+)
+
+
+async def _stats(base: str) -> dict[str, Any]:
+    from bot.sandbox import SandboxClient
+
+    async with SandboxClient(base) as client:
+        return await client.stats()
+
+
+def limited_main(n: int, edits_counted: bool) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="psychograph-bench-"))
+    try:
+        print(
+            f"{QUESTIONS}-question quiz, {n} respondents answering back to back, strict sandbox "
+            "(30 msg/s, 1/s per chat), rate limiter on; target: >= 25 answers/s with "
+            "follow-ups progressing"
+        )
+        for limit_edits in (False, True) if edits_counted else (False,):
+            label = "edits counted like sends" if limit_edits else "edits not counted (FAQ)"
+            print(f"  {label}:")
+            bare = limited_run("bare-aiohttp", n, limit_edits=limit_edits, database_url=None)
+            url = f"sqlite:///{workdir}/bench-{int(limit_edits)}.db"
+            prepare_database(url)
+            ours = limited_run("ours", n, limit_edits=limit_edits, database_url=url)
+            for name, figures in (("bare bot, same limiter", bare), ("psychograph", ours)):
+                extra = (
+                    f"; follow-ups {figures['followups']:.1f} msg/s meanwhile"
+                    if name == "psychograph"
+                    else ""
+                )
+                print(
+                    f"    {name:24s}: {figures['rate']:5.1f} answers/s, "
+                    f"p50 {figures['p50']:6.0f} ms, p99 {figures['p99']:6.0f} ms; "
+                    f"429s {figures['rate_limited']}{extra}"
+                )
+    finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from telegram import BotCommand, Update
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     CallbackQueryHandler,
     CommandHandler,
@@ -18,10 +17,12 @@ from telegram.ext import (
 )
 
 from backend.followups import CALLBACK_PREFIX
+from backend.followups.budget import SendBudget
 from backend.services.quiz import QuizService
 from backend.settings import Settings
-from bot import handlers
+from bot import handlers, timezones
 from bot.callbacks import CallbackCodec
+from bot.ratelimit import BudgetRateLimiter
 from bot.render import Renderer
 from bot.sandbox import DEFAULT_TOKEN
 from bot.transport import AiohttpRequest
@@ -36,6 +37,7 @@ COMMANDS = [
     BotCommand("privacy", "What is stored about you"),
     BotCommand("delete_me", "Erase all your data"),
     BotCommand("stop", "No more follow-up messages"),
+    BotCommand("timezone", "Your time zone, for quiet hours"),
     BotCommand("help", "What I can do"),
 ]
 UPDATE_TYPES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.CHANNEL_POST]
@@ -58,11 +60,14 @@ def build_application(
     service: QuizService,
     *,
     rate_limit: bool = True,
+    budget: SendBudget | None = None,
     max_concurrent_updates: int = 256,
 ) -> Application:
     """Build the bot: handlers, per-chat ordered concurrent processing, rate limiting.
 
-    The bot reaches Telegram, or the local sandbox, at ``settings.telegram_base_url``.
+    The bot reaches Telegram, or the local sandbox, at ``settings.telegram_base_url``. Its
+    messages are paced by ``budget`` (shared with the follow-up dispatcher in ``serve``, a
+    budget of its own otherwise); ``rate_limit=False`` only for benchmarks of the bot alone.
     """
     from bot.processor import ChatOrderedProcessor
 
@@ -81,8 +86,8 @@ def build_application(
         .job_queue(None)
     )
     if rate_limit:
-        # Waits out Telegram's flood limits (and retries a 429 once) instead of failing.
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=2))  # type: ignore[arg-type]
+        # Keeps within Telegram's limits, the waiting respondent before any follow-up.
+        builder = builder.rate_limiter(BudgetRateLimiter(budget or SendBudget()))  # type: ignore[arg-type]
     application = builder.build()
     codec = CallbackCodec(callback_secret(settings))
     application.bot_data["psychograph"] = handlers.BotContext(
@@ -101,6 +106,7 @@ def build_application(
         "privacy": handlers.privacy,
         "delete_me": handlers.delete_me,
         "stop": handlers.stop,
+        "timezone": handlers.timezone,
     }
     for name, handler in commands.items():
         application.add_handler(CommandHandler(name, handler, filters=private))
@@ -114,6 +120,9 @@ def build_application(
     # Follow-up buttons carry unsigned tracking tokens: route them before the quiz's buttons.
     application.add_handler(
         CallbackQueryHandler(handlers.followup_click, pattern=f"^{CALLBACK_PREFIX}")
+    )
+    application.add_handler(
+        CallbackQueryHandler(handlers.timezone_choice, pattern=f"^{timezones.PREFIX}")
     )
     application.add_handler(CallbackQueryHandler(handlers.button))
     application.add_handler(
@@ -159,8 +168,14 @@ async def close_database_executor(application: Application) -> None:
     await asyncio.to_thread(context.executor.shutdown, wait=True, cancel_futures=True)
 
 
-async def _post_init(application: Application) -> None:
+async def register_commands(application: Application) -> None:
+    """Show the commands in Telegram's menu; a failure is logged, the bot runs on."""
     try:
         await application.bot.set_my_commands(COMMANDS)
-    except Exception:  # a missing command menu must not stop the bot
-        log.warning("could not set the bot's command menu", exc_info=True)
+    except Exception as exc:  # a missing command menu must not stop the bot
+        log.warning("could not set the bot's command menu: %s", exc)
+
+
+async def _post_init(application: Application) -> None:
+    # run_polling/run_webhook call this; `serve` starts the bot itself and registers then.
+    await register_commands(application)

@@ -19,7 +19,6 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.request import HTTPXRequest
 
 from backend.followups.delivery import (
     Blocked,
@@ -31,6 +30,7 @@ from backend.followups.delivery import (
     Rejected,
     Uncertain,
 )
+from bot.transport import QuietHTTPXRequest
 
 #: httpx errors raised before a byte of the request left: the message cannot have arrived.
 _BEFORE_SENDING = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -94,7 +94,7 @@ class TelegramSender:
         pool_size: int = 64,
     ) -> TelegramSender:
         """Make a sender with its own connection pool sized for the dispatcher."""
-        request = HTTPXRequest(
+        request = QuietHTTPXRequest(
             connection_pool_size=pool_size,
             read_timeout=read_timeout,
             write_timeout=read_timeout,

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from telegram import (
@@ -20,13 +21,14 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest, Forbidden, NetworkError, TimedOut
 from telegram.ext import ContextTypes
 
 from backend.logs import CONTEXT
 from backend.metrics import ANSWER_SECONDS, COMPLETIONS, UPDATES
 from backend.quiz import AnswerInvalid
 from backend.services.quiz import ChatUser, Duplicate, QuizError, QuizService, StaleAction, Step
+from bot import timezones
 from bot.callbacks import Action, Callback, CallbackCodec, ForgedCallback
 from bot.render import Renderer
 
@@ -42,6 +44,7 @@ HELP = (
     "/privacy – see what is stored about you\n"
     "/delete_me – erase all your data\n"
     "/stop – no more follow-up messages (/start to receive them again)\n"
+    "/timezone – your time zone, so that follow-ups never come at night\n"
     "/help – this list"
 )
 PRIVATE_ONLY = "Quizzes run in a private chat with me: open it and send /start."
@@ -95,6 +98,10 @@ async def show(message_target: Any, ctx: BotContext, step: Step) -> None:
         COMPLETIONS.labels(questionnaire=step.definition.id).inc()
         for part in ctx.renderer.result(step):
             await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML)
+        if step.ask_timezone:
+            await bot.send_message(
+                chat_id, timezones.QUESTION, reply_markup=timezones.keyboard(datetime.now(UTC))
+            )
     if step.marker is not None:
         # Sent: a crash from here on leaves nothing hanging (see resend_undelivered).
         await ctx.call(ctx.service.mark_shown, step.session_id, step.marker)
@@ -296,6 +303,38 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await _reply(update, "I don't know that command. " + HELP)
 
 
+@once
+async def timezone(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Show or set the respondent's time zone (/timezone, /timezone Europe/Berlin, off)."""
+    ctx = _ctx(context)
+    user = _user(update)
+    if context.args:
+        wanted = context.args[0].strip()
+        zone = None if wanted.lower() == "off" else wanted
+        try:
+            await ctx.call(ctx.service.set_timezone, user, zone, update_id=update.update_id)
+        except QuizError as exc:
+            await _reply(update, html.escape(str(exc)) + " Or send /timezone and tap your time.")
+            return
+        if zone is None:
+            await _reply(update, "Forgotten: I no longer know your time zone.")
+        else:
+            city = zone.rsplit("/", 1)[-1].replace("_", " ")
+            await _reply(
+                update, html.escape(timezones.confirmation(city, zone, datetime.now(UTC)))
+            )
+        return
+    await ctx.call(ctx.service.touch, user, update_id=update.update_id)
+    current = await ctx.call(ctx.service.timezone, user)
+    known = f"Your time zone is {html.escape(current)}. " if current else ""
+    await _reply(
+        update,
+        f"{known}Which time does your clock show right now? "
+        "(Or send <code>/timezone Europe/Berlin</code>; <code>/timezone off</code> forgets it.)",
+        timezones.keyboard(datetime.now(UTC)),
+    )
+
+
 # --- answers -------------------------------------------------------------------------------
 
 
@@ -416,6 +455,10 @@ async def _settle_message(
     except BadRequest as exc:
         # "message is not modified" or a message too old to edit: nothing to fix.
         log.debug("could not update message %s: %s", message.message_id, exc)
+    except (TimedOut, NetworkError) as exc:
+        # The answer is saved and the next question is on its way: a stale keyboard on the
+        # old message is all that is left, and a press on it is refused as stale.
+        log.warning("could not update answered message %s: %s", message.message_id, exc)
 
 
 _PRESS_ACTIONS = {
@@ -460,6 +503,30 @@ async def _dispatch(
 
 
 @once
+async def timezone_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Store the time zone of the time the respondent tapped (or stop asking)."""
+    query = update.callback_query
+    assert query is not None
+    ctx = _ctx(context)
+    user = _user(update)
+    picked = timezones.chosen(query.data or "")
+    message = query.message if isinstance(query.message, Message) else None
+    if picked is None:
+        await ctx.call(ctx.service.touch, user, update_id=update.update_id)
+        text = "All right, I won't ask. /timezone sets it whenever you like."
+    else:
+        city, zone = picked
+        await ctx.call(ctx.service.set_timezone, user, zone, update_id=update.update_id)
+        text = timezones.confirmation(city, zone, datetime.now(UTC))
+    await _toast(query)
+    if message is not None:
+        try:
+            await message.edit_text(text)
+        except (BadRequest, TimedOut, NetworkError) as exc:  # the choice is saved already
+            log.warning("could not update time-zone message %s: %s", message.message_id, exc)
+
+
+@once
 async def followup_click(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Record a press on a follow-up's button and hand the respondent its link."""
     from backend.followups import record_click
@@ -495,7 +562,10 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.info("user blocked the bot: %s", context.error)
         return
     update_id = update.update_id if isinstance(update, Update) else None
-    log.error("error while handling update %s", update_id, exc_info=context.error)
+    if isinstance(context.error, NetworkError):  # the Bot API or the way to it: one line
+        log.error("Bot API call failed while handling update %s: %s", update_id, context.error)
+    else:
+        log.error("error while handling update %s", update_id, exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat is not None:
         try:
             await context.bot.send_message(

@@ -7,15 +7,55 @@ cost. The same ``base_url`` reaches Telegram or the local sandbox.
 
 from __future__ import annotations
 
+import json
+import logging
+from http import HTTPStatus
+
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import ODVInput
-from telegram.error import NetworkError, TimedOut
-from telegram.request import BaseRequest, RequestData
+from telegram._utils.types import JSONDict, ODVInput
+from telegram.error import NetworkError, TelegramError, TimedOut
+from telegram.request import BaseRequest, HTTPXRequest, RequestData
+
+log = logging.getLogger(__name__)
+
+
+def json_error_body(status: int, payload: bytes) -> bytes:
+    """Return ``payload``, or for an error answered without JSON a Bot API error body.
+
+    A proxy in front of the Bot API (or Telegram itself during an outage) may answer a 502
+    with an HTML page; python-telegram-bot would log that page with a traceback for every
+    request. This keeps one line saying what came back.
+    """
+    if 200 <= status <= 299:
+        return payload
+    try:
+        json.loads(payload)
+    except ValueError:
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "HTTP error"
+        head = payload[:80].decode("utf-8", "replace").split("\n", 1)[0].strip()
+        description = f"{phrase} ({status}): the Bot API answered without JSON ({head!r})"
+        log.warning("%s", description)
+        return json.dumps({"ok": False, "error_code": status, "description": description}).encode()
+    return payload
+
+
+def parse_json_quietly(payload: bytes) -> JSONDict:
+    """Parse a Bot API answer; a broken one is an error, not a logged traceback."""
+    try:
+        data: JSONDict = json.loads(payload.decode("utf-8", "replace"))
+    except ValueError:
+        raise TelegramError("Invalid server response: not JSON") from None
+    return data
 
 
 class AiohttpRequest(BaseRequest):
     """A :class:`telegram.request.BaseRequest` on one pooled ``aiohttp.ClientSession``."""
+
+    parse_json_payload = staticmethod(parse_json_quietly)
 
     def __init__(
         self,
@@ -90,10 +130,20 @@ class AiohttpRequest(BaseRequest):
         )
         try:
             async with self._session.request(method, url, data=data, timeout=timeout) as response:
-                return response.status, await response.read()
+                return response.status, json_error_body(response.status, await response.read())
         except aiohttp.ConnectionTimeoutError as err:
             raise TimedOut("Timed out connecting: the request was *not* sent to Telegram") from err
         except (TimeoutError, aiohttp.ServerTimeoutError) as err:
             raise TimedOut from err
         except aiohttp.ClientError as err:
             raise NetworkError(f"aiohttp.{type(err).__name__}: {err}") from err
+
+
+class QuietHTTPXRequest(HTTPXRequest):
+    """python-telegram-bot's httpx transport, with non-JSON error answers as one log line."""
+
+    parse_json_payload = staticmethod(parse_json_quietly)
+
+    async def do_request(self, *args: object, **kwargs: object) -> tuple[int, bytes]:
+        status, payload = await super().do_request(*args, **kwargs)  # type: ignore[arg-type]
+        return status, json_error_body(status, payload)

@@ -31,7 +31,7 @@ def free_port() -> int:
 
 async def wait_ready(url: str, process: asyncio.subprocess.Process) -> None:
     async with aiohttp.ClientSession() as http:
-        for _ in range(200):
+        for _ in range(600):
             if process.returncode is not None:
                 raise AssertionError("serve exited during start-up")
             try:
@@ -48,7 +48,7 @@ async def test_serve_answers_a_quiz_and_stops_cleanly_on_sigterm(
     tmp_path: Path, aiohttp_server: object
 ) -> None:
     sandbox: TestServer = await aiohttp_server(  # type: ignore[operator]
-        create_sandbox_app(SandboxConfig(rate_limit_enabled=False))
+        create_sandbox_app(SandboxConfig())  # strict, as Telegram
     )
     database_url = f"sqlite:///{tmp_path / 'service.db'}"
     engine = make_engine(database_url)
@@ -82,6 +82,9 @@ async def test_serve_answers_a_quiz_and_stops_cleanly_on_sigterm(
             question = await reply(client, user.id)
             await client.press(user.id, question.message_id, data=data_of(question, "4"))
             await reply(client, user.id)
+            menu = await client.commands()
+            assert {"start", "resume", "stop", "timezone"} <= {c["command"] for c in menu}
+            assert (await client.stats())["rate_limited"] == 0
         process.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(process.wait(), timeout=10)
     finally:

@@ -257,6 +257,9 @@ class StatsOut(BaseModel):
     failed: int
     uncertain: int
     cancelled: int
+    #: Of ``pending``: waiting out the respondent's quiet hours, or the frequency cap.
+    deferred_quiet_hours: int
+    deferred_frequency_cap: int
 
 
 @routes.route(

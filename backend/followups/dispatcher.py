@@ -1,11 +1,13 @@
 """The dispatcher: sends due outbox rows within Telegram's limits, and records what happened.
 
 One pass (:meth:`Dispatcher.run_once`) turns expired leases into uncertain rows, then keeps
-claiming due rows and sending them until none is due: at most ``rate`` messages a second
-overall (a token bucket), one message per ``chat_interval`` in a chat, at most
-``max_in_flight`` requests whose outcome is not yet recorded. A row is claimed (committed as
-``sending`` with a lease) just before its request leaves, so a crash leaves at most
-``max_in_flight`` rows sending, and those become uncertain, never pending.
+taking due rows and sending them until none is due. Each row first waits for a slot of the
+:class:`~backend.followups.budget.SendBudget` (shared with the quiz bot in ``serve``, where
+the quiz goes first): a sliding window of ``rate`` messages a second counted from each
+request's grant to its answer, one message per ``chat_interval`` in a chat counted from when
+a request leaves, at most ``max_in_flight`` rows in hand. Only with its slot granted is a row
+claimed (committed as ``sending`` with a lease) and its request sent, so a crash leaves at
+most ``max_in_flight`` rows sending, and those become uncertain, never pending.
 
 Database work runs in worker threads, so the event loop keeps sending while it commits.
 """
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import socket
 from collections import deque
@@ -27,6 +28,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
+from backend.followups.budget import BACKGROUND, SendBudget, Slot
 from backend.followups.delivery import (
     Outcome,
     OutgoingMessage,
@@ -61,11 +63,12 @@ class DispatchConfig:
     Parameters
     ----------
     rate
-        Messages per second overall (Telegram: about 30); None lifts the limit.
-    burst
-        How many messages may leave back to back after a pause.
+        Messages per second overall (Telegram: about 30); None lifts the limit. Ignored when
+        the dispatcher is given a shared budget.
     chat_interval
         Seconds between two messages to one chat (Telegram: 1).
+    chat_margin
+        Added to ``chat_interval``, counted from when the previous request left.
     max_in_flight
         Requests sent whose outcome is not recorded yet; also the most rows a crash can
         leave uncertain.
@@ -76,8 +79,8 @@ class DispatchConfig:
     """
 
     rate: float | None = 30.0
-    burst: int = 3
     chat_interval: float = 1.0
+    chat_margin: float = 0.05
     max_in_flight: int = 16
     batch: int = 500
     rules: SendRules = field(default_factory=SendRules)
@@ -99,50 +102,30 @@ class DispatchReport:
     #: Rows left ``sending`` by a dispatcher that stopped, now uncertain.
     recovered_uncertain: int = 0
     seconds: float = 0.0
+    #: From the first request leaving to the last: the time spent sending.
+    sending_seconds: float = 0.0
 
-
-class TokenGate:
-    """A token bucket on the loop's clock: ``rate`` per second, at most ``burst`` saved up."""
-
-    def __init__(self, rate: float | None, burst: int, clock: Callable[[], float]) -> None:
-        self.rate = rate
-        self.burst = max(1, burst)
-        self.clock = clock
-        self.tokens = float(self.burst)
-        self.updated = clock()
-        self.paused_until = 0.0
-
-    def _refill(self, now: float) -> None:
-        if self.rate is not None:
-            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-
-    def wait_time(self) -> float:
-        now = self.clock()
-        if now < self.paused_until:
-            return self.paused_until - now
-        if self.rate is None:
+    @property
+    def sending_rate(self) -> float:
+        """Return the messages per second sustained while sending (0 below two requests)."""
+        if self.requests < 2 or self.sending_seconds <= 0:
             return 0.0
-        self._refill(now)
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+        return (self.requests - 1) / self.sending_seconds
 
-    def available(self) -> int:
-        if self.rate is None:
-            return 1 << 30
-        self._refill(self.clock())
-        return int(self.tokens)
 
-    def take(self, n: int) -> None:
-        if self.rate is not None:
-            self._refill(self.clock())
-            self.tokens -= n
+@dataclass(frozen=True)
+class _ClaimRequest:
+    candidate: Candidate
+    result: asyncio.Future[OutgoingMessage | None]
 
-    def refund(self, n: int) -> None:
-        if self.rate is not None:
-            self.tokens = min(self.burst, self.tokens + n)
 
-    def pause(self, seconds: float) -> None:
-        self.paused_until = max(self.paused_until, self.clock() + seconds)
+def budget_for(config: DispatchConfig) -> SendBudget:
+    """Return a budget of the dispatcher's own (when it does not share the bot's)."""
+    return SendBudget(
+        limit=None if config.rate is None else max(1, int(config.rate)),
+        chat_interval=config.chat_interval,
+        margin=config.chat_margin,
+    )
 
 
 class Dispatcher:
@@ -155,11 +138,14 @@ class Dispatcher:
         config: DispatchConfig | None = None,
         *,
         clock: Callable[[], datetime] = utcnow,
+        budget: SendBudget | None = None,
     ) -> None:
         self.engine = engine
         self.sender = sender
         self.config = config or DispatchConfig()
         self.clock = clock
+        #: Telegram's budget; pass the bot's to share it (the quiz goes first).
+        self.budget = budget or budget_for(self.config)
         #: Requests sent and not yet recorded, for tests and metrics.
         self.in_flight = 0
 
@@ -180,24 +166,90 @@ class Dispatcher:
         """
         loop = asyncio.get_running_loop()
         started = loop.time()
-        cfg, rules = self.config, self.config.rules
+        cfg, rules, budget = self.config, self.config.rules, self.budget
         report = DispatchReport()
         report.recovered_uncertain = await self._db(expire_leases, now=self.clock())
-        gate = TokenGate(cfg.rate, cfg.burst, loop.time)
         queue: deque[Candidate] = deque()
-        chat_ready: dict[int, float] = {}
+        #: Rows taken from the queue and not yet settled (waiting, claiming or sending).
+        in_hand: set[int] = set()
         retries: dict[int, float] = {}
+        room = asyncio.Semaphore(cfg.max_in_flight)
+        claims: asyncio.Queue[_ClaimRequest] = asyncio.Queue()
         outcomes: asyncio.Queue[tuple[OutgoingMessage, Outcome]] = asyncio.Queue()
         progress = asyncio.Event()
+        #: Tasks still waiting for a slot: nothing of theirs is in Telegram's hands yet.
+        waiting: set[asyncio.Task[None]] = set()
         tasks: set[asyncio.Task[None]] = set()
+        departures: list[float] = []
 
-        async def send(message: OutgoingMessage) -> None:
+        def settle(candidate: Candidate, slot: Slot | None) -> None:
+            if slot is not None:
+                budget.cancel(slot)
+            in_hand.discard(candidate.row_id)
+            room.release()
+            progress.set()
+
+        async def deliver(candidate: Candidate) -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            slot: Slot | None = None
+            waiting.add(task)
+            try:
+                if candidate.chat_id is not None:
+                    slot = await budget.acquire(candidate.chat_id, priority=BACKGROUND)
+            except asyncio.CancelledError:
+                settle(candidate, slot)
+                raise
+            finally:
+                waiting.discard(task)
+            claimed: asyncio.Future[OutgoingMessage | None] = loop.create_future()
+            await claims.put(_ClaimRequest(candidate, claimed))
+            try:
+                message = await asyncio.shield(claimed)
+            except Exception:
+                settle(candidate, slot)
+                return
+            if message is None:  # deferred, cancelled, expired or failed at claim time
+                settle(candidate, slot)
+                return
+            self.in_flight += 1
+            departures.append(loop.time())
             try:
                 outcome = await self.sender.send(message)
             except Exception as exc:  # the request may have left: never assume it did not
                 log.exception("sender failed on follow-up %s", message.row_id)
                 outcome = Uncertain(f"unexpected error while sending: {exc!r}")
+            if slot is not None:
+                retry_after = outcome.retry_after if isinstance(outcome, RateLimited) else None
+                budget.release(slot, retry_after=retry_after)
             await outcomes.put((message, outcome))
+
+        async def claimer() -> None:
+            while True:
+                batch = [await claims.get()]
+                while not claims.empty():
+                    batch.append(claims.get_nowait())
+                try:
+                    claimed = await self._db(
+                        claim,
+                        ids=[r.candidate.row_id for r in batch],
+                        owner=cfg.owner,
+                        now=self.clock(),
+                        rules=rules,
+                    )
+                except Exception as exc:
+                    log.exception("claiming %d follow-ups failed", len(batch))
+                    for request in batch:
+                        request.result.set_exception(exc)
+                    continue
+                report.deferred += claimed.deferred
+                report.cancelled += claimed.cancelled
+                report.expired += claimed.expired
+                report.failed += claimed.failed
+                report.requests += len(claimed.claimed)
+                by_row = {m.row_id: m for m in claimed.claimed}
+                for request in batch:
+                    request.result.set_result(by_row.get(request.candidate.row_id))
 
         async def write() -> None:
             while True:
@@ -227,14 +279,13 @@ class Dispatcher:
                 now_wall, now_mono = self.clock(), loop.time()
                 for row_id, when in done.retry_at.items():
                     retries[row_id] = now_mono + max(0.0, (when - now_wall).total_seconds())
-                for message, outcome in batch:
-                    if isinstance(outcome, RateLimited):
-                        gate.pause(outcome.retry_after)
-                        chat_ready[message.chat_id] = now_mono + outcome.retry_after
+                for message, _ in batch:
+                    in_hand.discard(message.row_id)
+                    room.release()
                 self.in_flight -= len(batch)
                 progress.set()
 
-        writer = asyncio.create_task(write())
+        helpers = [asyncio.create_task(write()), asyncio.create_task(claimer())]
         try:
             while True:
                 if max_seconds is not None and loop.time() - started > max_seconds:
@@ -244,12 +295,13 @@ class Dispatcher:
                 progress.clear()
                 if not queue:
                     found = await self._db(due_candidates, now=self.clock(), limit=cfg.batch)
-                    queue.extend(found)
+                    queue.extend(c for c in found if c.row_id not in in_hand)
                     for candidate in found:
                         retries.pop(candidate.row_id, None)
                     if not queue:
-                        if self.in_flight:
-                            await progress.wait()
+                        if in_hand:
+                            with suppress(TimeoutError):
+                                await asyncio.wait_for(progress.wait(), 1.0)
                             continue
                         now_mono = loop.time()
                         for row_id in [r for r, t in retries.items() if t < now_mono - 5]:
@@ -258,80 +310,36 @@ class Dispatcher:
                             break
                         await asyncio.sleep(min(5.0, max(0.02, min(retries.values()) - now_mono)))
                         continue
-                room = cfg.max_in_flight - self.in_flight
-                # Unlimited, claim in larger groups: one transaction per few rows would make
-                # the database, not Telegram, the limit.
-                if room <= 0 or (
-                    cfg.rate is None and self.in_flight and room < cfg.max_in_flight // 2
-                ):
-                    await progress.wait()
-                    continue
-                wait = gate.wait_time()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                    continue
-                picked, earliest = self._pick(queue, gate, chat_ready, loop.time())
-                if not picked:
-                    delay = max(0.005, earliest - loop.time())
-                    if self.in_flight:
-                        with suppress(TimeoutError):
-                            await asyncio.wait_for(progress.wait(), delay)
-                    else:
-                        await asyncio.sleep(delay)
-                    continue
-                gate.take(len(picked))
-                claimed = await self._db(
-                    claim,
-                    ids=[c.row_id for c in picked],
-                    owner=cfg.owner,
-                    now=self.clock(),
-                    rules=rules,
-                )
-                gate.refund(len(picked) - len(claimed.claimed))
-                report.deferred += claimed.deferred
-                report.cancelled += claimed.cancelled
-                report.expired += claimed.expired
-                report.failed += claimed.failed
-                report.requests += len(claimed.claimed)
-                for message in claimed.claimed:
-                    chat_ready[message.chat_id] = loop.time() + cfg.chat_interval
-                    self.in_flight += 1
-                    task = asyncio.create_task(send(message))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
+                await room.acquire()
+                if stop is not None and stop.is_set():
+                    room.release()
+                    break
+                candidate = queue.popleft()
+                in_hand.add(candidate.row_id)
+                task = asyncio.create_task(deliver(candidate))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            # Rows still waiting for a slot were not claimed: they stay pending. Those claimed
+            # or in Telegram's hands finish and are recorded.
+            for task in list(waiting):
+                task.cancel()
+            while tasks:
+                await asyncio.wait(set(tasks))
             while self.in_flight:
                 progress.clear()
                 await progress.wait()
         finally:
-            writer.cancel()
-            with suppress(asyncio.CancelledError):
-                await writer
+            for task in tasks:
+                task.cancel()
+            for helper in helpers:
+                helper.cancel()
+            for helper in helpers:
+                with suppress(asyncio.CancelledError):
+                    await helper
         report.seconds = loop.time() - started
+        if departures:
+            report.sending_seconds = departures[-1] - departures[0]
         return report
-
-    def _pick(
-        self, queue: deque[Candidate], gate: TokenGate, chat_ready: dict[int, float], now: float
-    ) -> tuple[list[Candidate], float]:
-        room = min(gate.available(), self.config.max_in_flight - self.in_flight)
-        picked: list[Candidate] = []
-        skipped: list[Candidate] = []
-        chats: set[int] = set()
-        earliest = math.inf
-        while queue and len(picked) < room:
-            candidate = queue.popleft()
-            chat = candidate.chat_id
-            if chat is None:
-                picked.append(candidate)  # claiming fails it with the reason
-                continue
-            ready = chat_ready.get(chat, 0.0)
-            if chat in chats or ready > now:
-                skipped.append(candidate)
-                earliest = min(earliest, ready if ready > now else now + 0.01)
-                continue
-            chats.add(chat)
-            picked.append(candidate)
-        queue.extendleft(reversed(skipped))
-        return picked, earliest
 
     async def run_forever(self, interval: float, *, stop: asyncio.Event | None = None) -> None:
         """Run a pass every ``interval`` seconds until ``stop`` is set (or cancelled)."""

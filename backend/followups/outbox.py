@@ -32,7 +32,13 @@ from backend.followups.delivery import (
     Rejected,
     Uncertain,
 )
-from backend.followups.policy import capped_until, quiet_until
+from backend.followups.policy import (
+    FREQUENCY_CAP,
+    QUIET_HOURS,
+    capped_until,
+    parse_quiet_hours,
+    quiet_until,
+)
 from backend.followups.targeting import SegmentView, TraitView, choose_variant, select_items
 from backend.followups.templates import render, render_context
 from backend.questionnaire import QuestionnaireDefinition
@@ -412,7 +418,11 @@ def _enqueue_one(
 
 @dataclass(frozen=True)
 class SendRules:
-    """The checks made at send time, and how failures are retried."""
+    """The checks made at send time, and how failures are retried.
+
+    Quiet hours and the frequency cap are the service's defaults (settings); a content pack
+    may set its own for its items. ``quiet_start == quiet_end`` means no quiet hours.
+    """
 
     frequency_cap: int = 3
     cap_window: timedelta = timedelta(days=7)
@@ -424,6 +434,43 @@ class SendRules:
     backoff_max: float = 600.0
     #: Buttons become ``{click_base_url}/{token}.{index}`` links; None: callback buttons.
     click_base_url: str | None = None
+
+
+@dataclass(frozen=True)
+class _Policy:
+    quiet_start: time
+    quiet_end: time
+    cap: int
+    window: timedelta
+
+
+def _pack_policies(session: Session, keys: set[str], rules: SendRules) -> dict[str, _Policy]:
+    """Return each pack's quiet hours and cap: its own where it sets them, else the rules'."""
+    out = {}
+    for row in session.exec(select(ContentPackRow).where(col(ContentPackRow.key).in_(keys))):
+        cache_key = (row.key, row.content_hash)
+        if cache_key not in _PACKS:
+            _PACKS[cache_key] = pack_from_json(row.definition)
+        definition = _PACKS[cache_key].definition
+        start, end = rules.quiet_start, rules.quiet_end
+        if definition.quiet_hours is not None:
+            span = parse_quiet_hours(definition.quiet_hours)
+            start, end = span if span is not None else (time(0), time(0))
+        cap, window = rules.frequency_cap, rules.cap_window
+        if definition.frequency_cap is not None:
+            cap, window = definition.frequency_cap.messages, definition.frequency_cap.per
+        out[row.key] = _Policy(start, end, cap, window)
+    return out
+
+
+def _defer(row: FollowupMessage, until: datetime, why: str) -> None:
+    """Put a row off until ``until``; its time to expire counts from then, not from before."""
+    worth = max(timedelta(0), row.expires_at - row.due_at)
+    row.not_before = until
+    row.expires_at = max(row.expires_at, until + worth)
+    row.deferred_reason = why
+    label = "quiet hours" if why == QUIET_HOURS else "frequency cap"
+    row.reason = f"deferred: {label} until {until:%Y-%m-%d %H:%M} UTC"
 
 
 @dataclass(frozen=True)
@@ -489,18 +536,22 @@ def claim(
     respondents = {
         r.id: r for r in session.exec(select(Respondent).where(col(Respondent.id).in_(people)))
     }
+    policies = _pack_policies(session, {row.pack_key for row in rows}, rules)
+    default = _Policy(rules.quiet_start, rules.quiet_end, rules.frequency_cap, rules.cap_window)
+    longest = max([rules.cap_window, *(p.window for p in policies.values())])
     recent: dict[int, list[datetime]] = defaultdict(list)
     for rid, sent_at in session.exec(
         select(FollowupMessage.respondent_id, FollowupMessage.sent_at).where(
             col(FollowupMessage.respondent_id).in_(people),
             col(FollowupMessage.status).in_(_CAPPED),
-            col(FollowupMessage.sent_at) > now - rules.cap_window,
+            col(FollowupMessage.sent_at) > now - longest,
         )
     ):
         if sent_at is not None:
             recent[rid].append(sent_at)
     for row in sorted(rows, key=lambda r: (r.not_before, r.id or 0)):
         person = respondents.get(row.respondent_id)
+        policy = policies.get(row.pack_key, default)
         row.updated_at = now
         session.add(row)
         if person is None:
@@ -517,13 +568,11 @@ def claim(
         elif person.chat_id is None:
             row.status, row.reason = S.FAILED, "the respondent has no Telegram chat"
             report.failed += 1
-        elif later := quiet_until(now, person.timezone, rules.quiet_start, rules.quiet_end):
-            row.not_before, row.reason = later, "deferred: quiet hours"
+        elif later := quiet_until(now, person.timezone, policy.quiet_start, policy.quiet_end):
+            _defer(row, later, QUIET_HOURS)
             report.deferred += 1
-        elif later := capped_until(
-            now, recent[row.respondent_id], rules.frequency_cap, rules.cap_window
-        ):
-            row.not_before, row.reason = later, "deferred: frequency cap"
+        elif later := capped_until(now, recent[row.respondent_id], policy.cap, policy.window):
+            _defer(row, later, FREQUENCY_CAP)
             report.deferred += 1
         else:
             row.status = S.SENDING
@@ -723,11 +772,20 @@ class StatsRow:
     failed: int = 0
     uncertain: int = 0
     cancelled: int = 0
+    #: Of ``pending``: put off by the respondent's quiet hours or the frequency cap.
+    deferred_quiet_hours: int = 0
+    deferred_frequency_cap: int = 0
+
+    @property
+    def deferred(self) -> int:
+        """Return the pending rows waiting out quiet hours or the frequency cap."""
+        return self.deferred_quiet_hours + self.deferred_frequency_cap
 
 
 def followup_stats(*, session: Session, pack_key: str | None = None) -> list[StatsRow]:
     """Count per item, variant and segment: queued, sent (requests made), delivered (confirmed
-    by Telegram), clicked (rows with at least one button press), and the rest by state."""
+    by Telegram), clicked (rows with at least one button press), and the rest by state;
+    pending rows deferred by quiet hours or the frequency cap are counted by reason too."""
     group = (
         col(FollowupMessage.pack_key),
         col(FollowupMessage.item_id),
@@ -765,6 +823,21 @@ def followup_stats(*, session: Session, pack_key: str | None = None) -> list[Sta
     for *key, count in session.execute(clicked):
         if tuple(key) in rows:
             rows[tuple(key)].clicked = count
+    deferred = (
+        sa_select(*group, col(FollowupMessage.deferred_reason), func.count())
+        .where(
+            *where,
+            col(FollowupMessage.status) == S.PENDING,
+            col(FollowupMessage.deferred_reason).is_not(None),
+        )
+        .group_by(*group, col(FollowupMessage.deferred_reason))
+    )
+    for *key, why, count in session.execute(deferred):
+        found = rows.get(tuple(key))
+        if found is not None and why == QUIET_HOURS:
+            found.deferred_quiet_hours = count
+        elif found is not None and why == FREQUENCY_CAP:
+            found.deferred_frequency_cap = count
     return sorted(
         rows.values(), key=lambda r: (r.pack_key, r.item_id, r.variant or "", r.segment_key)
     )

@@ -2,9 +2,36 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+QUIET_HOURS = "quiet_hours"
+FREQUENCY_CAP = "frequency_cap"
+_SPAN = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def parse_quiet_hours(text: str) -> tuple[time, time] | None:
+    """Read ``"21:00-09:00"`` (local time, may span midnight); ``"off"`` or ``""``: none.
+
+    Raises ``ValueError`` saying what is wrong with anything else.
+    """
+    if text.strip().lower() in ("", "off", "none"):
+        return None
+    match = _SPAN.match(text)
+    if match is None:
+        raise ValueError(
+            f"expected quiet hours as HH:MM-HH:MM (e.g. 21:00-09:00) or off, got {text!r}"
+        )
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    try:
+        start, end = time(h1, m1), time(h2, m2)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time span: hours 0-23, minutes 0-59") from None
+    if start == end:
+        raise ValueError(f"quiet hours {text!r} start and end at the same time; write off")
+    return start, end
 
 
 def zone(name: str | None) -> ZoneInfo | None:

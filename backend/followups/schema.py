@@ -10,8 +10,16 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+)
 
+from backend.followups.policy import parse_quiet_hours
 from backend.questionnaire.schema import Identifier, QuestionnaireKey
 
 MAX_TEXT = 4096
@@ -123,6 +131,13 @@ class TestProfile(Strict):
     traits: list[TestTrait] = Field(default_factory=list)
 
 
+class FrequencyCap(Strict):
+    """At most ``messages`` follow-ups to one respondent in any ``per``."""
+
+    messages: int = Field(ge=0, le=1000)
+    per: Duration
+
+
 class ContentPackDefinition(Strict):
     id: QuestionnaireKey
     #: The questionnaire whose segments this pack targets.
@@ -134,10 +149,21 @@ class ContentPackDefinition(Strict):
     levels: Levels = Levels()
     #: Default of ``expires_after`` for items that do not set it.
     expires_after: Duration = timedelta(days=3)
+    #: Local time when this pack's items wait ("21:00-09:00", or "off"); None: the service's.
+    quiet_hours: str | None = None
+    #: How many of this pack's items may reach one respondent in a period; None: the service's.
+    frequency_cap: FrequencyCap | None = None
     test_profiles: list[TestProfile] = Field(default_factory=list, max_length=MAX_TEST_PROFILES)
     #: Default ``min_confidence`` of the items that target segments (not default items).
     min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
     items: list[Item] = Field(min_length=1, max_length=MAX_ITEMS)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_quiet_hours(value)
+        return value
 
     def item(self, item_id: str) -> Item:
         """Return the item with ``item_id`` (KeyError when there is none)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import time, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -23,6 +24,9 @@ from backend.followups import (
     Sender,
     Uncertain,
 )
+from backend.followups.budget import SendBudget
+from backend.followups.outbox import SendRules
+from backend.followups.policy import parse_quiet_hours
 from backend.logs import CONTEXT
 from backend.metrics import DELIVERIES, JOB_RUNS, RATE_LIMITED
 from backend.scheduler.jobs import JOB_DEFAULTS
@@ -66,10 +70,12 @@ async def dispatch_as_leader(
     max_seconds: float | None,
     stop: asyncio.Event | None = None,
     tick_seconds: float | None = None,
+    budget: SendBudget | None = None,
 ) -> DispatchReport | None:
     """Run the dispatcher once if this instance holds the dispatch lock; None otherwise.
 
     With ``tick_seconds``, also only if no instance ran this tick yet (several workers).
+    ``budget`` is the bot's, when the quiz runs in the same process: they share Telegram's.
     """
     lock = leader_lock(engine, 0, key=DISPATCH_LOCK)
     leader = await asyncio.to_thread(lock.__enter__)
@@ -82,7 +88,7 @@ async def dispatch_as_leader(
         ):
             return None
         JOB_RUNS.labels(job="dispatch").inc()
-        report = await Dispatcher(engine, sender, config).run_once(
+        report = await Dispatcher(engine, sender, config, budget=budget).run_once(
             max_seconds=max_seconds, stop=stop
         )
         if report.sent or report.failed or report.uncertain:
@@ -113,10 +119,12 @@ class DispatchJob:
         config: DispatchConfig,
         max_seconds: float,
         tick_seconds: float | None = None,
+        budget: SendBudget | None = None,
     ) -> None:
         self.engine, self.sender, self.config = engine, sender, config
         self.max_seconds = max_seconds
         self.tick_seconds = tick_seconds
+        self.budget = budget
         self._stop = asyncio.Event()
         self._running: set[asyncio.Task[Any]] = set()
 
@@ -135,6 +143,7 @@ class DispatchJob:
                 max_seconds=self.max_seconds,
                 stop=self._stop,
                 tick_seconds=self.tick_seconds,
+                budget=self.budget,
             )
         finally:
             self._running.discard(task)
@@ -146,12 +155,27 @@ class DispatchJob:
             await asyncio.wait(set(self._running))
 
 
+def send_rules(settings: Settings, **changes: Any) -> SendRules:
+    """Return the send-time rules the settings ask for (quiet hours, frequency cap)."""
+    span = parse_quiet_hours(settings.followup_quiet_hours)
+    start, end = span if span is not None else (time(0), time(0))
+    return SendRules(
+        quiet_start=start,
+        quiet_end=end,
+        frequency_cap=settings.followup_frequency_cap,
+        cap_window=timedelta(days=settings.followup_cap_days),
+        **changes,
+    )
+
+
 def add_dispatch_job(
     scheduler: AsyncIOScheduler,
     settings: Settings,
     engine: Engine,
     sender: Sender,
     config: DispatchConfig | None = None,
+    *,
+    budget: SendBudget | None = None,
 ) -> DispatchJob:
     """Send due follow-ups every ``settings.dispatch_interval_seconds``.
 
@@ -161,9 +185,10 @@ def add_dispatch_job(
     job = DispatchJob(
         engine,
         CountingSender(sender),
-        config or DispatchConfig(),
+        config or DispatchConfig(rules=send_rules(settings)),
         max(interval * 6, 60.0),
         tick_seconds=interval,
+        budget=budget,
     )
     scheduler.add_job(
         job.run,

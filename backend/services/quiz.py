@@ -13,6 +13,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine, bindparam, delete, func, insert, update
 from sqlmodel import Session, col, select
@@ -151,6 +152,9 @@ class Step:
     #: The question just answered (or skipped) to reach this step, and the stored value.
     answered_question: str | None = None
     answered_value: Any = None
+    #: A result that ends the respondent's first quiz while the bot does not know their time
+    #: zone: the bot asks for it (with consent, never guessed).
+    ask_timezone: bool = False
 
     @property
     def marker(self) -> str | None:
@@ -616,6 +620,29 @@ class QuizService:
             respondent.opted_out = opted_out
             session.add(respondent)
 
+    def set_timezone(
+        self, user: ChatUser, zone: str | None, *, update_id: int | None = None
+    ) -> None:
+        """Store the time zone the respondent chose (None forgets it); quiet hours use it."""
+        if zone is not None:
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise QuizError(
+                    f"{zone!r} is not a time zone I know; write it like Europe/Berlin."
+                ) from None
+        with session_scope(self.engine) as session:
+            respondent = self._respondent(session, user, update_id)
+            respondent.timezone = zone
+            respondent.updated_at = utcnow()
+            session.add(respondent)
+
+    def timezone(self, user: ChatUser) -> str | None:
+        """Return the time zone the respondent chose, if any."""
+        with session_scope(self.engine) as session:
+            respondent = session.exec(_RESPONDENT, params={"user_id": user.user_id}).first()
+            return respondent.timezone if respondent is not None else None
+
     def touch(self, user: ChatUser, *, update_id: int | None = None) -> None:
         """Record that an update was seen (so its redelivery is ignored)."""
         with session_scope(self.engine) as session:
@@ -762,6 +789,15 @@ class QuizService:
         self._touch(session, quiz)
         score = record_scores(quiz, session=session, answers=kept)
         segment = self.assign_segment(session, score) if self.assign_segment else None
+        respondent = session.get(Respondent, quiz.respondent_id)
+        completed = session.exec(
+            select(func.count())
+            .select_from(QuizSession)
+            .where(
+                QuizSession.respondent_id == quiz.respondent_id,
+                QuizSession.status == SessionStatus.COMPLETED,
+            )
+        ).one()
         return Step(
             kind="result",
             session_id=quiz.id,
@@ -769,6 +805,7 @@ class QuizService:
             language=quiz.language,
             profile=profile(definition, score.scores_100, quiz.language),
             segment=segment,
+            ask_timezone=completed == 1 and respondent is not None and not respondent.timezone,
         )
 
     def _step(

@@ -71,6 +71,8 @@ class FollowupMessageBase(SQLModel):
     attempts: int = 0
     telegram_message_id: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
     reason: str | None = Field(default=None, sa_type=Text)
+    #: Why sending was last put off: "quiet_hours" or "frequency_cap" (None: never).
+    deferred_reason: str | None = Field(default=None, max_length=32, nullable=True)
 
 
 class FollowupMessagePublic(FollowupMessageBase):

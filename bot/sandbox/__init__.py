@@ -21,8 +21,12 @@ It keeps Telegram's rules, so that what works here works on Telegram:
   changes nothing is ``message is not modified``, editMessageText without ``reply_markup``
   removes the inline keyboard, an unknown chat is 400, a user who blocked the bot is 403,
   a wrong token is 401, an unknown method 404, a missing or mistyped parameter a 400 naming it;
-* sendMessage is rate-limited by token buckets (30/s overall, 1/s per chat with a burst of 3,
-  20/min per group) answering 429 ``retry after N`` with ``parameters.retry_after``.
+* sendMessage is rate-limited as Telegram's Bot FAQ publishes it, strictly: no more than 30
+  in any one-second window, one a second per private chat, 20 a minute per group; a
+  violation answers 429 ``retry after N`` with ``parameters.retry_after`` and starts a flood
+  wait during which every send it concerns is refused (``bot.sandbox.limits``); the lenient
+  token buckets of earlier versions are chosen explicitly with ``strict=False``;
+* setMyCommands is recorded; the control API shows it at ``/sandbox/commands``.
 
 Faults can be injected (late responses with or without effect, 500/502 failures) to test how
 the bot copes with timeouts. The respondent side is the HTTP control API under ``/sandbox/``
@@ -33,7 +37,7 @@ alone (``psychograph sandbox``).
 from bot.sandbox.client import SandboxClient, SandboxError
 from bot.sandbox.config import DEFAULT_TOKEN, FaultConfig, SandboxConfig
 from bot.sandbox.instance import SANDBOX, Sandbox
-from bot.sandbox.limits import RateLimiter, TokenBucket
+from bot.sandbox.limits import RateLimiter, StrictRateLimiter, TokenBucket
 from bot.sandbox.models import (
     Button,
     ChatEvent,
@@ -63,6 +67,7 @@ __all__ = [
     "SandboxError",
     "SandboxUser",
     "Sent",
+    "StrictRateLimiter",
     "Toast",
     "TokenBucket",
     "World",

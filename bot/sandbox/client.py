@@ -320,9 +320,25 @@ class SandboxClient:
         data: dict[str, Any] = await self._request("POST", "/sandbox/faults", changes)
         return data
 
+    async def get_limits(self) -> dict[str, Any]:
+        """Return whether rate limits are enforced (``enabled``) and how (``strict``)."""
+        data: dict[str, Any] = await self._request("GET", "/sandbox/limits")
+        return data
+
     async def set_rate_limits(self, *, enabled: bool, reset: bool = False) -> None:
-        """Switch rate limiting on or off; ``reset`` refills all buckets."""
+        """Switch rate limiting on or off; ``reset`` forgets past sends and flood waits."""
         await self._request("POST", "/sandbox/limits", {"enabled": enabled, "reset": reset})
+
+    async def commands(
+        self, *, scope: str = "default", language_code: str = ""
+    ) -> list[dict[str, str]]:
+        """Return the command menu the bot set for a scope and language ([] when none)."""
+        menus: list[dict[str, Any]] = await self._request("GET", "/sandbox/commands")
+        for menu in menus:
+            if menu["scope"] == scope and menu["language_code"] == language_code:
+                listed: list[dict[str, str]] = menu["commands"]
+                return listed
+        return []
 
     async def reset(self) -> None:
         """Forget all users, chats, updates and counters."""

@@ -27,6 +27,9 @@ class FaultConfig:
         The next N matching requests fail at once with ``fail_status`` and take no effect.
     fail_status
         The HTTP status of injected failures (500 or 502 are the usual ones).
+    fail_html
+        True: failures answer with an HTML page, as a proxy in front of the Bot API does,
+        instead of Telegram's JSON error.
     methods
         Bot API methods the faults apply to.
     chat_id
@@ -39,6 +42,7 @@ class FaultConfig:
     hang_delivers: bool = True
     fail_next: int = 0
     fail_status: int = 502
+    fail_html: bool = False
     methods: frozenset[str] = frozenset({"sendMessage"})
     chat_id: int | None = None
 
@@ -47,12 +51,11 @@ class FaultConfig:
 class SandboxConfig:
     """Everything one sandbox needs to know; built once and passed to ``create_sandbox_app``.
 
-    Rate limits are token buckets: a bucket holds at most ``*_burst`` sends and refills at
-    ``*_rate`` sends per second. Telegram documents "about 30 messages per second" overall and
-    "no more than one message per second" in a chat, but in practice tolerates short bursts in
-    a private chat; a per-chat burst of 3 lets a bot answer a button press with a new message
-    right after editing the old one without being punished, while a bot that floods a chat
-    still gets 429 after the third message. Groups get 20 messages per minute.
+    Rate limits are strict by default (see ``bot.sandbox.limits``): Telegram's published
+    numbers as sliding windows with flood waits, "about 30 messages per second" taken as 30 in
+    any one second, "avoid more than one message per second" in a chat as one per second, and
+    20 per minute in a group. ``strict=False`` chooses the lenient token buckets instead
+    (``*_rate`` per second, at most ``*_burst`` saved up, 3 in a row forgiven per chat).
 
     Parameters
     ----------
@@ -62,6 +65,14 @@ class SandboxConfig:
         What getMe reports.
     rate_limit_enabled
         False switches all rate limits off (benchmarks of the bot itself).
+    strict
+        True (the default): Telegram's limits to the letter; False: the lenient buckets.
+    global_limit, global_window
+        Strict: at most this many messages in any window of this many seconds, all chats.
+    chat_interval
+        Strict: seconds between two messages to one private chat.
+    group_limit, group_window
+        Strict: at most this many messages to one group or channel in this many seconds.
     global_rate, global_burst
         Messages per second across all chats, and the bucket size.
     chat_rate, chat_burst
@@ -69,8 +80,9 @@ class SandboxConfig:
     group_rate, group_burst
         Messages per second in one group or channel (20 a minute), and the bucket size.
     limit_edits
-        True: editMessageText / editMessageReplyMarkup draw from the same buckets as
-        sendMessage. Telegram limits edits far more loosely, so this is off by default.
+        True: editMessageText / editMessageReplyMarkup count against the same limits as
+        sendMessage. Telegram's FAQ documents limits for sending messages only, none for
+        edits in a private chat, so this is off by default.
     first_update_id
         The update_id of the first update; later ones increase by one.
     max_poll_timeout
@@ -94,6 +106,12 @@ class SandboxConfig:
     bot_username: str = "psychograph_sandbox_bot"
     bot_first_name: str = "Psychograph"
     rate_limit_enabled: bool = True
+    strict: bool = True
+    global_limit: int = 30
+    global_window: float = 1.0
+    chat_interval: float = 1.0
+    group_limit: int = 20
+    group_window: float = 60.0
     global_rate: float = 30.0
     global_burst: int = 30
     chat_rate: float = 1.0

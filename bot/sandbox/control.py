@@ -347,19 +347,32 @@ async def set_faults(request: web.Request) -> web.Response:
 
 @routes.get("/sandbox/limits")
 async def get_limits(request: web.Request) -> web.Response:
-    """Show whether rate limits are enforced."""
-    return web.json_response({"enabled": _sandbox(request).limiter.enabled})
+    """Show whether rate limits are enforced, and whether strictly."""
+    limiter = _sandbox(request).limiter
+    return web.json_response({"enabled": limiter.enabled, "strict": limiter.strict})
 
 
 @routes.post("/sandbox/limits")
 async def set_limits(request: web.Request) -> web.Response:
-    """Switch rate limits on or off (``{"enabled": false}``); ``reset`` refills the buckets."""
+    """Switch rate limits on or off (``{"enabled": false}``); ``reset`` forgets past sends."""
     limiter, body = _sandbox(request).limiter, await _body(request)
     if "enabled" in body:
         limiter.enabled = bool(body["enabled"])
     if body.get("reset"):
         limiter.reset()
-    return web.json_response({"enabled": limiter.enabled})
+    return web.json_response({"enabled": limiter.enabled, "strict": limiter.strict})
+
+
+@routes.get("/sandbox/commands")
+async def get_commands(request: web.Request) -> web.Response:
+    """Show the command menus the bot set (setMyCommands), by scope and language."""
+    commands = _sandbox(request).world.commands
+    return web.json_response(
+        [
+            {"scope": scope, "language_code": language, "commands": listed}
+            for (scope, language), listed in sorted(commands.items())
+        ]
+    )
 
 
 @routes.post("/sandbox/reset")

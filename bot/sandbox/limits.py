@@ -1,15 +1,31 @@
-"""Telegram's flood limits as token buckets.
+"""Telegram's flood limits: strict sliding windows by default, token buckets when lenient.
 
-A bucket holds up to ``burst`` tokens and refills at ``rate`` tokens a second; a send takes one
-token from the global bucket and one from its chat's bucket, or is refused with the whole
-seconds to wait (at least 1, as Telegram's ``retry_after`` is an integer). A refused send takes
-nothing, so a bot that waits ``retry_after`` always gets through.
+Telegram's Bot FAQ ("My bot is hitting limits, how do I avoid this?") says: in one chat avoid
+more than one message per second; bulk notifications get no more than about 30 messages per
+second; a group gets no more than 20 messages per minute; short bursts above the per-chat
+limit *may* be allowed, "but eventually you'll begin receiving 429 errors". The strict
+limiter (the default) takes the published numbers literally and forgives nothing, so what
+passes here passes there:
+
+* at most ``global_limit`` sends in any ``global_window`` seconds across all chats (a sliding
+  window, so there is no burst above it after a pause);
+* at least ``chat_interval`` seconds between two sends to one private chat;
+* at most ``group_limit`` sends in any ``group_window`` seconds to one group or channel;
+* a send that breaks a rule is refused with 429 and ``retry_after`` N (whole seconds, at
+  least 1), and starts a *flood wait*: for N seconds every send in the scope it broke (all
+  chats for the global rule, that chat for the others) is refused with the seconds left of
+  the wait it announced. Refused sends take nothing from any window, so a bot that waits
+  out ``retry_after`` always gets through.
+
+The lenient limiter is the sandbox's earlier model, token buckets that forgive a burst of 3
+per chat; it is only used when chosen explicitly (``SandboxConfig(strict=False)``).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -47,7 +63,9 @@ class TokenBucket:
 
 
 class RateLimiter:
-    """Global and per-chat buckets for messages sent by the bot."""
+    """Lenient limits: global and per-chat token buckets for messages sent by the bot."""
+
+    strict = False
 
     def __init__(
         self,
@@ -91,4 +109,69 @@ class RateLimiter:
             return max(1, math.ceil(wait))
         self._global.take(now)
         bucket.take(now)
+        return None
+
+
+def _seconds(wait: float) -> int:
+    # Telegram announces whole seconds; rounding up keeps "wait retry_after" always enough.
+    return max(1, math.ceil(wait - 1e-9))
+
+
+class StrictRateLimiter:
+    """Strict limits: sliding windows, a fixed interval per chat and flood waits."""
+
+    strict = True
+
+    def __init__(
+        self,
+        *,
+        enabled: bool = True,
+        global_limit: int = 30,
+        global_window: float = 1.0,
+        chat_interval: float = 1.0,
+        group_limit: int = 20,
+        group_window: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.enabled = enabled
+        self.global_limit, self.global_window = global_limit, global_window
+        self.chat_interval = chat_interval
+        self.group_limit, self.group_window = group_limit, group_window
+        self._clock = clock
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every past send and flood wait, as after a long quiet time."""
+        self._sent: deque[float] = deque()
+        self._chat_sent: dict[int, deque[float]] = {}
+        self._flood_global = 0.0
+        self._flood_chat: dict[int, float] = {}
+
+    def acquire(self, chat_id: int, *, group: bool = False) -> int | None:
+        """Take a send for ``chat_id``; return None, or the seconds to retry after."""
+        if not self.enabled:
+            return None
+        now = self._clock()
+        if now < self._flood_global:
+            return _seconds(self._flood_global - now)
+        flood = self._flood_chat.get(chat_id, 0.0)
+        if now < flood:
+            return _seconds(flood - now)
+        sent = self._sent
+        while sent and sent[0] <= now - self.global_window:
+            sent.popleft()
+        if len(sent) >= self.global_limit:
+            wait = _seconds(sent[-self.global_limit] + self.global_window - now)
+            self._flood_global = now + wait
+            return wait
+        history = self._chat_sent.setdefault(chat_id, deque())
+        limit, window = (self.group_limit, self.group_window) if group else (1, self.chat_interval)
+        while history and history[0] <= now - window:
+            history.popleft()
+        if len(history) >= limit:
+            wait = _seconds(history[-limit] + window - now)
+            self._flood_chat[chat_id] = now + wait
+            return wait
+        sent.append(now)
+        history.append(now)
         return None

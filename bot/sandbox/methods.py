@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.sandbox.errors import ApiError, bad_request, forbidden
 from bot.sandbox.formatting import ParsedText, parse_text
-from bot.sandbox.limits import RateLimiter
+from bot.sandbox.limits import RateLimiter, StrictRateLimiter
 from bot.sandbox.markup import validate_reply_markup
 from bot.sandbox.params import Params
 from bot.sandbox.state import ALL_UPDATE_TYPES, Chat, Message, World
@@ -43,7 +43,7 @@ Method = Callable[[Params], Awaitable[Any]]
 class BotApi:
     """The methods a bot calls, by their Bot API names (matched case-insensitively)."""
 
-    def __init__(self, world: World, limiter: RateLimiter) -> None:
+    def __init__(self, world: World, limiter: RateLimiter | StrictRateLimiter) -> None:
         self.world = world
         self.limiter = limiter
         self._methods: dict[str, Method] = {

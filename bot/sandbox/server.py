@@ -100,6 +100,11 @@ async def _bot_call(request: web.Request) -> web.Response:
         if fault is Fault.FAIL:
             world.stats.faults_failed += 1
             status = sandbox.faults.config.fail_status
+            if sandbox.faults.config.fail_html:
+                world.stats.errors[status] += 1
+                reason = _FAULT_REASONS.get(status, "Internal Server Error")
+                page = f"<html><head><title>{status} {reason}</title></head><body></body></html>"
+                return web.Response(text=page, status=status, content_type="text/html")
             raise ApiError(status, _FAULT_REASONS.get(status, "Internal Server Error"))
         if fault is Fault.HANG_LOST:
             world.stats.faults_hung += 1

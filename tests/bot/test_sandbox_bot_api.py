@@ -31,6 +31,10 @@ from telegram.error import (
 
 from bot.sandbox import SandboxClient, SandboxConfig, SandboxError
 
+#: For tests about what a message may contain, not about pacing: they send several messages
+#: to one chat back to back, which the strict limits (tested below) would refuse.
+UNPACED = pytest.mark.parametrize("sandbox_config", [SandboxConfig(rate_limit_enabled=False)])
+
 
 async def test_get_me_describes_the_bot(bot: Bot, sandbox_config: SandboxConfig) -> None:
     me = await bot.get_me()
@@ -121,6 +125,7 @@ async def test_callback_data_is_at_most_64_bytes(bot: Bot, respondent: SandboxCl
     assert [m.text for m in (await respondent.chat(user.id)).messages] == ["fits"]
 
 
+@UNPACED
 async def test_text_is_1_to_4096_characters_after_parsing(
     bot: Bot, respondent: SandboxClient
 ) -> None:
@@ -135,6 +140,7 @@ async def test_text_is_1_to_4096_characters_after_parsing(
     assert len((await respondent.chat(user.id)).messages) == 2
 
 
+@UNPACED
 async def test_html_and_markdown_v2_are_parsed_or_refused(
     bot: Bot, respondent: SandboxClient
 ) -> None:
@@ -185,6 +191,7 @@ async def test_edits_show_to_the_respondent_and_unchanged_edits_are_refused(
         await bot.edit_message_text("x", user.id, 999)
 
 
+@UNPACED
 async def test_deleted_messages_are_gone_from_the_chat(
     bot: Bot, respondent: SandboxClient
 ) -> None:
@@ -197,6 +204,7 @@ async def test_deleted_messages_are_gone_from_the_chat(
         await bot.delete_message(user.id, first.message_id)
 
 
+@UNPACED
 async def test_reply_keyboards_and_force_reply_are_accepted(
     bot: Bot, respondent: SandboxClient
 ) -> None:
@@ -228,6 +236,7 @@ async def test_unknown_chat_is_400_and_blocked_user_is_403(
         await bot.send_message(stranger.id, "hello")
 
 
+@UNPACED
 async def test_malformed_calls_are_400_naming_the_parameter(
     sandbox_server: TestServer, sandbox_config: SandboxConfig, respondent: SandboxClient
 ) -> None:
@@ -325,34 +334,66 @@ async def test_rate_limit_answers_429_with_retry_after(
     bot: Bot, respondent: SandboxClient
 ) -> None:
     user = await respondent.create_user()
-    for number in range(3):  # the per-chat burst
-        await bot.send_message(user.id, f"message {number}")
-    with pytest.raises(RetryAfter) as caught:
-        await bot.send_message(user.id, "one too many")
+    await bot.send_message(user.id, "first")
+    with pytest.raises(RetryAfter) as caught:  # strict: no burst in a private chat
+        await bot.send_message(user.id, "too soon")
     assert isinstance(caught.value.retry_after, timedelta)
     assert caught.value.retry_after >= timedelta(seconds=1)
-    # Edits are not rate-limited by default; other chats have their own bucket.
+    # Edits are not rate-limited by default; other chats have their own limit.
     sent = await bot.send_message((await respondent.create_user()).id, "other chat")
     await bot.edit_message_text("edited", sent.chat_id, sent.message_id)
     stats = await respondent.stats()
     assert stats["rate_limited"] == 1
-    assert stats["messages_sent"] == 4
-    assert len((await respondent.chat(user.id)).messages) == 3
+    assert stats["messages_sent"] == 2
+    assert len((await respondent.chat(user.id)).messages) == 1
+    # Waiting the announced retry_after always gets through.
+    await asyncio.sleep(caught.value.retry_after.total_seconds())
+    await bot.send_message(user.id, "after the wait")
 
     await respondent.set_rate_limits(enabled=False)
     for number in range(10):
         await bot.send_message(user.id, f"unlimited {number}")
 
 
-@pytest.mark.parametrize(
-    "sandbox_config", [SandboxConfig(global_rate=5, global_burst=5, chat_burst=100)]
-)
+@pytest.mark.parametrize("sandbox_config", [SandboxConfig(global_limit=5)])
 async def test_global_rate_limit_spans_chats(bot: Bot, respondent: SandboxClient) -> None:
-    users = [await respondent.create_user() for _ in range(6)]
+    users = [await respondent.create_user() for _ in range(7)]
     for user in users[:5]:
         await bot.send_message(user.id, "hi")
     with pytest.raises(RetryAfter):
         await bot.send_message(users[5].id, "hi")
+    with pytest.raises(RetryAfter):  # the flood wait holds every chat
+        await bot.send_message(users[6].id, "hi")
+    assert (await respondent.get_limits())["strict"] is True
+
+
+@pytest.mark.parametrize("sandbox_config", [SandboxConfig(strict=False)])
+async def test_lenient_mode_forgives_a_short_burst(bot: Bot, respondent: SandboxClient) -> None:
+    user = await respondent.create_user()
+    for number in range(3):
+        await bot.send_message(user.id, f"message {number}")
+    with pytest.raises(RetryAfter):
+        await bot.send_message(user.id, "one too many")
+
+
+async def test_long_polling_honours_timeout(bot: Bot, respondent: SandboxClient) -> None:
+    started = time.monotonic()
+    assert await bot.get_updates(timeout=1, read_timeout=5) == ()
+    assert 0.9 <= time.monotonic() - started < 2.0  # waited, and no longer than asked
+    user = await respondent.create_user()
+    waiting = asyncio.create_task(bot.get_updates(timeout=10, read_timeout=15))
+    await asyncio.sleep(0.2)
+    started = time.monotonic()
+    await respondent.send_text(user.id, "wake up")
+    (update,) = await waiting
+    assert update.message is not None
+    assert time.monotonic() - started < 1.0  # an update ends the wait at once
+
+
+async def test_the_command_menu_is_recorded(bot: Bot, respondent: SandboxClient) -> None:
+    assert await respondent.commands() == []
+    await bot.set_my_commands([("start", "Choose a quiz"), ("help", "What I can do")])
+    assert [c["command"] for c in await respondent.commands()] == ["start", "help"]
 
 
 async def test_hang_with_delivery_times_out_but_the_message_arrives(
@@ -363,6 +404,7 @@ async def test_hang_with_delivery_times_out_but_the_message_arrives(
     with pytest.raises(TimedOut):
         await bot.send_message(user.id, "late answer", read_timeout=0.2)
     assert [m.text for m in (await respondent.chat(user.id)).messages] == ["late answer"]
+    await asyncio.sleep(1.0)  # the late answer was delivered: one message a second per chat
     await bot.send_message(user.id, "on time", read_timeout=0.5)
 
 

@@ -12,7 +12,7 @@ from bot.sandbox.formatting import (
     parse_text,
     utf16_len,
 )
-from bot.sandbox.limits import RateLimiter
+from bot.sandbox.limits import RateLimiter, StrictRateLimiter
 from bot.sandbox.markup import validate_reply_markup
 
 
@@ -104,6 +104,61 @@ class FakeClock:
         return self.now
 
 
+def test_strict_chat_limit_is_one_a_second_with_no_burst() -> None:
+    clock = FakeClock()
+    limiter = StrictRateLimiter(clock=clock)
+    assert limiter.acquire(1) is None
+    clock.now += 0.99
+    assert limiter.acquire(1) == 1  # 0.99 s after the first: refused, a flood wait starts
+    assert limiter.acquire(2) is None  # the flood wait concerns that chat only
+    clock.now += 0.5  # the window has moved on, but the announced wait has not passed
+    assert limiter.acquire(1) == 1
+    clock.now += 0.5
+    assert limiter.acquire(1) is None
+
+
+def test_strict_global_limit_is_a_sliding_window_with_a_flood_wait() -> None:
+    clock = FakeClock()
+    limiter = StrictRateLimiter(global_limit=30, clock=clock)
+    for chat in range(30):
+        assert limiter.acquire(chat) is None
+        clock.now += 0.01
+    assert limiter.acquire(99) == 1  # the 31st within one second, whatever the chat
+    clock.now = 1000.0 + 1.0  # the first send has left the window...
+    assert limiter.acquire(100) == 1  # ...but the flood wait it announced still holds
+    clock.now = 1000.0 + 1.3
+    assert limiter.acquire(100) is None
+    # After a pause the window starts empty, yet never lets more than 30 through in a second.
+    clock.now += 60
+    results = []
+    for chat in range(200, 240):
+        results.append(limiter.acquire(chat))
+        clock.now += 0.001
+    assert results.count(None) == 30
+
+
+def test_strict_group_limit_is_twenty_a_minute() -> None:
+    clock = FakeClock()
+    limiter = StrictRateLimiter(clock=clock)
+    for _ in range(20):
+        assert limiter.acquire(-5, group=True) is None
+        clock.now += 1.0
+    assert limiter.acquire(-5, group=True) == 40  # the first of the 20 leaves at t+60
+    clock.now += 40
+    assert limiter.acquire(-5, group=True) is None
+
+
+def test_strict_refusals_take_nothing() -> None:
+    clock = FakeClock()
+    limiter = StrictRateLimiter(global_limit=2, clock=clock)
+    assert limiter.acquire(1) is None
+    assert limiter.acquire(2) is None
+    assert [limiter.acquire(3) for _ in range(5)] == [1] * 5
+    clock.now += 1.0
+    assert limiter.acquire(3) is None
+    assert limiter.acquire(4) is None
+
+
 def test_per_chat_bucket_allows_a_burst_then_one_a_second() -> None:
     clock = FakeClock()
     limiter = RateLimiter(chat_rate=1.0, chat_burst=3, clock=clock)
@@ -136,3 +191,5 @@ def test_group_bucket_is_twenty_a_minute() -> None:
 def test_disabled_limiter_never_refuses() -> None:
     limiter = RateLimiter(enabled=False, chat_burst=1)
     assert all(limiter.acquire(1) is None for _ in range(100))
+    strict = StrictRateLimiter(enabled=False)
+    assert all(strict.acquire(1) is None for _ in range(100))

@@ -47,16 +47,17 @@ def dispatcher(
     return Dispatcher(engine, sender, DispatchConfig(**{"rules": FAST, **config}))  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("sandbox_config", [SandboxConfig(global_limit=10)])
 async def test_every_due_item_is_delivered_once_and_429s_are_waited_out(
     sqlite_engine: Engine, bot_base_url: str, respondent: SandboxClient
 ) -> None:
-    # The dispatcher is told it may send 100/s; the sandbox allows 30/s: it must get 429s.
+    # The dispatcher is told it may send 100/s; the sandbox allows 10/s: it must get 429s.
     chats = await sandbox_users(respondent, 60)
     add_pack(sqlite_engine)
     ids = add_respondents(sqlite_engine, chats)
     assign(sqlite_engine, ids[:30], CURIOUS)  # curious_now due now, curious_later in 2 days
     assign(sqlite_engine, ids[30:], PLAIN)
-    d = dispatcher(sqlite_engine, bot_base_url, rate=100.0, burst=60, max_in_flight=60)
+    d = dispatcher(sqlite_engine, bot_base_url, rate=100.0, max_in_flight=60)
     async with d.sender.bot:  # type: ignore[attr-defined]
         report = await d.run_once(max_seconds=30)
     stats = await respondent.stats()
@@ -234,7 +235,7 @@ async def test_a_stopped_pass_finishes_its_sends_and_claims_no_more(
 ) -> None:
     """A shutdown mid-pass: what went to Telegram is recorded sent, the rest stays pending."""
     chats = await plain_audience(sqlite_engine, respondent, 40)
-    d = dispatcher(sqlite_engine, bot_base_url, rate=20.0, burst=5, max_in_flight=10)
+    d = dispatcher(sqlite_engine, bot_base_url, rate=20.0, max_in_flight=10)
     stop = asyncio.Event()
     async with d.sender.bot:  # type: ignore[attr-defined]
         running = asyncio.create_task(d.run_once(max_seconds=30, stop=stop))
@@ -253,7 +254,7 @@ async def test_the_dispatch_job_stops_gracefully_and_starts_no_new_pass(
 ) -> None:
     await plain_audience(sqlite_engine, respondent, 40)
     sender = TelegramSender.build(DEFAULT_TOKEN, bot_base_url)
-    job = DispatchJob(sqlite_engine, sender, DispatchConfig(rules=FAST, rate=20.0, burst=5), 30)
+    job = DispatchJob(sqlite_engine, sender, DispatchConfig(rules=FAST, rate=20.0), 30)
     async with sender.bot:
         running = asyncio.create_task(job.run())
         await asyncio.sleep(0.5)

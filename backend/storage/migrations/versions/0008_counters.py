@@ -13,7 +13,7 @@ from alembic import op
 from backend.storage import counters
 
 revision: str = "0008_counters"
-down_revision: str | Sequence[str] | None = "0006_erasure_tombstones"
+down_revision: str | Sequence[str] | None = "0007_deferrals"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
