@@ -21,6 +21,7 @@ import numpy as np
 from sqlalchemy import Engine, bindparam, text
 from sqlmodel import Session, col, select
 
+from backend.followups.policy import FREQUENCY_CAP, QUIET_HOURS
 from backend.questionnaire import QuestionnaireDefinition
 from backend.questionnaire.schema import (
     LikertQuestion,
@@ -670,7 +671,8 @@ class FollowupCounts:
         return self.clicked / self.delivered if self.delivered else None
 
 
-DEFERRED_PREFIX = "deferred: "
+#: The outbox's ``deferred_reason`` as a marketer reads it.
+DEFERRED_LABELS = {QUIET_HOURS: "quiet hours", FREQUENCY_CAP: "frequency cap"}
 BLOCKED_PREFIX = "blocked: "
 
 
@@ -680,7 +682,8 @@ def _in_state(session: Session, status: str) -> str:
     # the statistics index's order; a LIMIT keeps it apart. PostgreSQL plans this well.
     limit = " LIMIT -1" if _dialect(session) == "sqlite" else ""
     return (
-        "SELECT pack_key, item_id, variant, segment_key, reason FROM followupmessage "
+        "SELECT pack_key, item_id, variant, segment_key, reason, deferred_reason "
+        "FROM followupmessage "
         f"WHERE status = '{FollowupStatus(status).value}'{limit}"
     )
 
@@ -688,22 +691,17 @@ def _in_state(session: Session, status: str) -> str:
 def deferred_reasons(
     *, session: Session
 ) -> dict[tuple[str, str, str | None, str], dict[str, int]]:
-    """Return (pack, item, variant, segment key) -> why its pending rows wait -> count.
-
-    Reads the row's reason ("deferred: quiet hours", "deferred: frequency cap"); this is the
-    one place to change when the outbox records the reason in a column of its own.
-    """
+    """Return (pack, item, variant, segment key) -> why its pending rows wait -> count."""
     rows = session.execute(
         text(
-            "SELECT f.pack_key, f.item_id, f.variant, f.segment_key, f.reason, COUNT(*) "
-            f"FROM ({_in_state(session, 'pending')}) f WHERE f.reason LIKE :prefix "
-            "GROUP BY f.pack_key, f.item_id, f.variant, f.segment_key, f.reason"
-        ),
-        {"prefix": DEFERRED_PREFIX + "%"},
+            "SELECT f.pack_key, f.item_id, f.variant, f.segment_key, f.deferred_reason, COUNT(*) "
+            f"FROM ({_in_state(session, 'pending')}) f WHERE f.deferred_reason IS NOT NULL "
+            "GROUP BY f.pack_key, f.item_id, f.variant, f.segment_key, f.deferred_reason"
+        )
     )
     out: dict[tuple[str, str, str | None, str], dict[str, int]] = defaultdict(dict)
-    for pack, item, variant, segment, reason, count in rows:
-        out[(pack, item, variant, segment)][str(reason).removeprefix(DEFERRED_PREFIX)] = int(count)
+    for pack, item, variant, segment, why, count in rows:
+        out[(pack, item, variant, segment)][DEFERRED_LABELS.get(why, why)] = int(count)
     return dict(out)
 
 

@@ -612,7 +612,8 @@ items:
             row.status, row.sent_at = FollowupStatus.SENT, now
         mine[4].status, mine[4].reason = FollowupStatus.FAILED, "blocked: Forbidden"
         mine[5].status = FollowupStatus.EXPIRED
-        mine[6].reason = "deferred: quiet hours"
+        mine[6].reason = "deferred: quiet hours until 2026-01-01 09:00 UTC"
+        mine[6].deferred_reason = "quiet_hours"
         for row in mine:
             session.add(row)
         session.flush()
