@@ -111,6 +111,18 @@ async def dashboard_middleware(request: web.Request, handler: Handler) -> web.St
         session = None  # signed out: a copy of the cookie is worth nothing
     if session is not None:
         request[SESSION] = session
+    if request.method == "POST":
+        try:
+            await request.post()  # read once here; views get aiohttp's cached copy
+        except ValueError:  # UnicodeDecodeError and malformed multipart bodies
+            return render(
+                request,
+                "error.html",
+                status=400,
+                title="Form not readable",
+                message="This form's data is not valid UTF-8 form data. "
+                "Go back, reload the page and try again.",
+            )
     if not getattr(view, "dashboard_public", False):
         if session is None:
             target = quote(request.path_qs if request.method == "GET" else request.path)
