@@ -774,11 +774,9 @@ def followups_dispatch(
     from backend.followups import DispatchConfig, Dispatcher
     from backend.scheduler.dispatch import send_rules
     from bot.delivery import TelegramSender
-    from bot.sandbox import DEFAULT_TOKEN
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = obj.settings
-    token = settings.bot_token.get_secret_value() if settings.bot_token else DEFAULT_TOKEN
     config = DispatchConfig(
         rate=None if no_rate_limit else rate,
         max_in_flight=max_in_flight,
@@ -788,7 +786,10 @@ def followups_dispatch(
 
     async def run() -> None:
         sender = TelegramSender.build(
-            token, settings.telegram_base_url, read_timeout=read_timeout, pool_size=max_in_flight
+            settings.bot_api_token,
+            settings.bot_api_url,
+            read_timeout=read_timeout,
+            pool_size=max_in_flight,
         )
         async with sender.bot:
             dispatcher = Dispatcher(engine, sender, config)

@@ -227,6 +227,8 @@ def demo_settings(
     """
     fields = {name: getattr(settings, name) for name in type(settings).model_fields}
     fields.update(
+        telegram="sandbox",
+        bot_token=None,
         telegram_base_url=f"http://127.0.0.1:{sandbox_port}/bot",
         http_port=http_port,
         api_tokens={token: Role.OPS, **settings.api_tokens},

@@ -71,12 +71,34 @@ class Service:
     scheduler: Any
     runner: web.AppRunner | None = None
 
+    async def _reach_bot_api(self) -> None:
+        """Sign the bot in (``getMe``), or say in one line why the Bot API refused or is away."""
+        from telegram.error import InvalidToken, NetworkError, TelegramError
+
+        settings = self.settings
+        where = f"the Bot API at {settings.bot_api_url} ({settings.telegram} mode"
+        hint = (
+            "; start it with `psychograph sandbox` or set PSYCHOGRAPH_TELEGRAM=telegram)"
+            if settings.telegram == "sandbox"
+            else "; check PSYCHOGRAPH_TELEGRAM_BASE_URL and the network)"
+        )
+        try:
+            await self.bot.initialize()
+        except InvalidToken:
+            raise StartupError(
+                f"{where}) does not accept the bot token: check PSYCHOGRAPH_BOT_TOKEN"
+            ) from None
+        except NetworkError as exc:  # also TimedOut
+            raise StartupError(f"cannot reach {where}{hint}: {exc.message}") from None
+        except TelegramError as exc:
+            raise StartupError(f"{where}) refused the bot: {exc.message}") from None
+
     async def start(self) -> None:
         from backend.api.app import WEBHOOK_PATH, create_app
         from backend.api.keys import CHECKER
         from bot.application import register_commands
 
-        await self.bot.initialize()
+        await self._reach_bot_api()
         await self.bot.start()
         # post_init runs only under run_polling/run_webhook, which the service does not use.
         await register_commands(self.bot)
@@ -144,6 +166,8 @@ class Service:
         if self.runner is not None:
             await self.runner.cleanup()
         await self.bot.shutdown()
+        # After a failed sign-in only the bot's connections are open.
+        await self.bot.bot.shutdown()
         await close_database_executor(self.bot)
         self.engine.dispose()
 
@@ -182,10 +206,9 @@ def _scheduler(settings: Settings, engine: Engine, bot: Any, budget: Any) -> Any
 
 def follow_up_sender(settings: Settings) -> Any:
     """The sender of follow-ups: a bot of its own, with a connection pool sized for it."""
-    from bot.application import bot_token
     from bot.delivery import TelegramSender
 
-    return TelegramSender.build(bot_token(settings), settings.telegram_base_url)
+    return TelegramSender.build(settings.bot_api_token, settings.bot_api_url)
 
 
 def freeze_startup_heap() -> None:

@@ -6,13 +6,16 @@ import hashlib
 import hmac
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "PSYCHOGRAPH_"
-DEFAULT_TELEGRAM_BASE_URL = "https://api.telegram.org/bot"
+TELEGRAM_BASE_URL = "https://api.telegram.org/bot"
+#: Where ``psychograph sandbox`` listens by default, and the token it answers to.
+SANDBOX_BASE_URL = "http://127.0.0.1:8081/bot"
+SANDBOX_TOKEN = "123456789:AAsandbox-local-token-not-for-telegram00"
 
 
 class Role(StrEnum):
@@ -42,13 +45,20 @@ class Settings(BaseSettings):
         default="sqlite:///psychograph.db",
         description="SQLAlchemy URL: sqlite:///path.db (embedded) or postgresql+psycopg://…",
     )
+    telegram: Literal["sandbox", "telegram"] = Field(
+        default="sandbox",
+        description="Which Bot API the bot talks to: sandbox (the local one of `psychograph "
+        "sandbox`, the demo and the tests) or telegram (needs PSYCHOGRAPH_BOT_TOKEN).",
+    )
     bot_token: SecretStr | None = Field(
         default=None,
-        description="Telegram bot token from @BotFather; unset runs against the local sandbox.",
+        description="Telegram bot token from @BotFather; the sandbox's own when unset in "
+        "sandbox mode.",
     )
-    telegram_base_url: str = Field(
-        default=DEFAULT_TELEGRAM_BASE_URL,
-        description="Bot API base URL; the token is appended (Telegram or the local sandbox).",
+    telegram_base_url: str | None = Field(
+        default=None,
+        description=f"Bot API base URL, the token is appended; default: {TELEGRAM_BASE_URL} "
+        f"(telegram) or {SANDBOX_BASE_URL} (sandbox).",
     )
     api_tokens: Annotated[dict[str, Role], NoDecode] = Field(
         default_factory=dict,
@@ -180,6 +190,27 @@ class Settings(BaseSettings):
                 "must prove each update with a secret"
             )
         return self
+
+    @model_validator(mode="after")
+    def _telegram_needs_token(self) -> Settings:
+        if self.telegram == "telegram" and self.bot_token is None:
+            raise ValueError(
+                "PSYCHOGRAPH_TELEGRAM=telegram needs PSYCHOGRAPH_BOT_TOKEN (the token "
+                "@BotFather gave the bot)"
+            )
+        return self
+
+    @property
+    def bot_api_url(self) -> str:
+        """The Bot API the bot talks to: the configured URL or the mode's default."""
+        if self.telegram_base_url:
+            return self.telegram_base_url
+        return TELEGRAM_BASE_URL if self.telegram == "telegram" else SANDBOX_BASE_URL
+
+    @property
+    def bot_api_token(self) -> str:
+        """The bot's token: the configured one, or the sandbox's in sandbox mode."""
+        return self.bot_token.get_secret_value() if self.bot_token else SANDBOX_TOKEN
 
     @property
     def uses_sqlite(self) -> bool:

@@ -24,7 +24,6 @@ from bot import handlers, timezones
 from bot.callbacks import CallbackCodec
 from bot.ratelimit import BudgetRateLimiter
 from bot.render import Renderer
-from bot.sandbox import DEFAULT_TOKEN
 from bot.transport import AiohttpRequest
 
 log = logging.getLogger(__name__)
@@ -43,16 +42,11 @@ COMMANDS = [
 UPDATE_TYPES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.CHANNEL_POST]
 
 
-def bot_token(settings: Settings) -> str:
-    """The configured token, or the sandbox's when none is set (demo and tests)."""
-    return settings.bot_token.get_secret_value() if settings.bot_token else DEFAULT_TOKEN
-
-
 def callback_secret(settings: Settings) -> bytes:
     """The key that signs button data: stable across restarts and shared by all workers."""
     if settings.callback_secret is not None:
         return settings.callback_secret.get_secret_value().encode()
-    return hashlib.sha256(b"psychograph-callbacks:" + bot_token(settings).encode()).digest()
+    return hashlib.sha256(b"psychograph-callbacks:" + settings.bot_api_token.encode()).digest()
 
 
 def build_application(
@@ -65,7 +59,7 @@ def build_application(
 ) -> Application:
     """Build the bot: handlers, per-chat ordered concurrent processing, rate limiting.
 
-    The bot reaches Telegram, or the local sandbox, at ``settings.telegram_base_url``. Its
+    The bot reaches Telegram, or the local sandbox, at ``settings.bot_api_url``. Its
     messages are paced by ``budget`` (shared with the follow-up dispatcher in ``serve``, a
     budget of its own otherwise); ``rate_limit=False`` only for benchmarks of the bot alone.
     """
@@ -73,8 +67,8 @@ def build_application(
 
     builder = (
         Application.builder()
-        .token(bot_token(settings))
-        .base_url(settings.telegram_base_url)
+        .token(settings.bot_api_token)
+        .base_url(settings.bot_api_url)
         .concurrent_updates(ChatOrderedProcessor(max_concurrent_updates))
         # Every update in flight may hold a connection; wait for one rather than fail.
         .request(AiohttpRequest(connection_pool_size=max_concurrent_updates, pool_timeout=30.0))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import sys
@@ -21,6 +22,8 @@ from backend.storage.migrate import upgrade
 from backend.storage.models import Answer
 from bot.sandbox import SandboxClient, SandboxConfig, create_sandbox_app
 from tests.bot.test_quiz_conversation import QUIZ, data_of, reply
+
+LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (DEBUG|INFO|WARNING) ")
 
 
 def free_port() -> int:
@@ -115,17 +118,54 @@ async def test_serve_answers_a_quiz_and_stops_cleanly_on_sigterm(
 async def test_serve_says_in_one_line_what_is_wrong(
     tmp_path: Path, variable: str, value: str, message: str
 ) -> None:
+    assert message in await failed_start(tmp_path, {variable: value})
+
+
+async def failed_start(tmp_path: Path, env: dict[str, str]) -> str:
+    """Start ``serve`` with ``env``, expect exit status 2 and one line; return that line."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PSYCHOGRAPH_")}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "backend.cli",
         "serve",
-        env={**os.environ, variable: value},
+        env={**clean, "PSYCHOGRAPH_HTTP_PORT": str(free_port()), **env},
         stderr=asyncio.subprocess.PIPE,
         cwd=tmp_path,
     )
-    _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
-    lines = [line for line in stderr.decode().splitlines() if line.strip()]
-    assert process.returncode == 2
-    assert len(lines) == 1, lines
-    assert message in lines[0]
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    text = stderr.decode()
+    # Start-up's log lines (a fresh SQLite file is migrated first) may come before it.
+    lines = [line for line in text.splitlines() if line.strip() and not LOG_LINE.match(line)]
+    assert process.returncode == 2, text
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+async def test_a_production_start_without_a_token_says_so(tmp_path: Path) -> None:
+    line = await failed_start(tmp_path, {"PSYCHOGRAPH_TELEGRAM": "telegram"})
+    assert "PSYCHOGRAPH_TELEGRAM=telegram needs PSYCHOGRAPH_BOT_TOKEN" in line
+
+
+async def test_an_unreachable_bot_api_is_one_line(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/bot"
+    line = await failed_start(tmp_path, {"PSYCHOGRAPH_TELEGRAM_BASE_URL": url})
+    assert f"cannot reach the Bot API at {url} (sandbox mode" in line
+    assert "psychograph sandbox" in line
+
+
+async def test_a_token_the_bot_api_refuses_is_one_line(
+    tmp_path: Path, aiohttp_server: object
+) -> None:
+    sandbox: TestServer = await aiohttp_server(  # type: ignore[operator]
+        create_sandbox_app(SandboxConfig())
+    )
+    line = await failed_start(
+        tmp_path,
+        {
+            "PSYCHOGRAPH_TELEGRAM": "telegram",
+            "PSYCHOGRAPH_BOT_TOKEN": "42:not-the-token-of-this-bot",
+            "PSYCHOGRAPH_TELEGRAM_BASE_URL": str(sandbox.make_url("/bot")),
+        },
+    )
+    assert "does not accept the bot token: check PSYCHOGRAPH_BOT_TOKEN" in line

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-DEFAULT_TOKEN = "123456789:AAsandbox-local-token-not-for-telegram00"
+from backend.settings import SANDBOX_TOKEN as DEFAULT_TOKEN
 
 
 @dataclass(frozen=True, slots=True)
