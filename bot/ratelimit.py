@@ -103,6 +103,7 @@ class BudgetRateLimiter(BaseRateLimiter[int]):
                 # A channel's @username: a group as far as the limits go.
                 key = chat_id if isinstance(chat_id, int) else -abs(hash(chat_id)) - 1
                 slot = await self.budget.acquire(key, priority=priority)
+                await self.budget.depart(slot)
             try:
                 result = await callback(*args, **kwargs)
             except RetryAfter as exc:

@@ -11,6 +11,10 @@ more, whatever the network does between here and there:
   however late or early each one arrived. Grants also follow a schedule ``window / limit``
   apart (a late timer may catch up by three), so after a pause the budget resumes at the
   steady pace instead of a burst.
+* **Granted ahead, sent on time.** A slot may be granted up to ``lead`` seconds before it
+  may be used (its ``not_before``), so the caller's own work before sending (the dispatcher
+  claims the row in the database) overlaps the wait instead of adding to each message's
+  time in the window; :meth:`SendBudget.depart` waits for ``not_before``.
 * **Per-chat spacing measured when a request leaves, with a margin**, and again from its
   answer: the next message to that chat is granted no sooner than ``chat_interval + margin``
   after the previous one left and ``chat_interval`` after its answer (20 per minute in
@@ -48,6 +52,8 @@ class Slot:
     chat_id: int | None
     priority: int
     granted: float
+    #: The earliest moment the message may leave (``granted`` unless granted ahead).
+    not_before: float = 0.0
     done: float | None = None
     #: When the chat was ready before this grant (restored when the slot is cancelled).
     chat_was_ready: float = 0.0
@@ -86,6 +92,8 @@ class SendBudget:
         Messages to one group in a window (Telegram: 20 a minute).
     reserve
         Share of each window kept for :data:`BACKGROUND` while it has messages waiting.
+    lead
+        How long before its ``not_before`` a slot may be granted.
     """
 
     def __init__(
@@ -98,8 +106,10 @@ class SendBudget:
         group_limit: int = 20,
         group_window: float = 60.0,
         reserve: float = 0.1,
+        lead: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.lead = lead
         self.limit, self.window = limit, window
         self.chat_interval, self.margin = chat_interval, margin
         self.group_limit, self.group_window = group_limit, group_window
@@ -130,7 +140,10 @@ class SendBudget:
     async def acquire(
         self, chat_id: int | None, *, priority: int = URGENT, group: bool | None = None
     ) -> Slot:
-        """Wait until a message to ``chat_id`` may leave now; return its slot."""
+        """Wait until a message to ``chat_id`` may leave within ``lead``; return its slot.
+
+        Send it after :meth:`depart` (at once when ``lead`` is 0).
+        """
         loop = asyncio.get_running_loop()
         in_group = (chat_id or 0) < 0 if group is None else group
         waiter = _Waiter(priority, next(self._seq), chat_id, in_group, loop.create_future())
@@ -144,6 +157,23 @@ class SendBudget:
             elif waiter in self._waiters:
                 self._waiters.remove(waiter)
             raise
+
+    async def depart(self, slot: Slot) -> None:
+        """Wait until ``slot``'s message may leave (cancelled: the slot is given back).
+
+        The chat's next message is spaced from now, when this one really leaves.
+        """
+        delay = slot.not_before - self.clock()
+        if delay > 0:
+            try:
+                await asyncio.sleep(delay)
+            except asyncio.CancelledError:
+                self.cancel(slot)
+                raise
+        chat = self._chats.get(slot.chat_id) if slot.chat_id is not None else None
+        if chat is not None and chat.busy:
+            left = self.clock()
+            chat.ready_at = max(chat.ready_at, left + self._interval(slot.chat_id) + self.margin)
 
     def release(self, slot: Slot, *, retry_after: float | None = None) -> None:
         """Record that the request answered; ``retry_after`` when Telegram answered 429."""
@@ -171,7 +201,7 @@ class SendBudget:
         if chat is not None:
             chat.busy = False
             chat.ready_at = slot.chat_was_ready
-            if chat.recent and chat.recent[-1] == slot.granted:
+            if chat.recent and chat.recent[-1] == slot.not_before:
                 chat.recent.pop()
         self._grant()
 
@@ -249,18 +279,19 @@ class SendBudget:
                 w.priority > URGENT and self._chat_ready_at(w, now) <= now for w in self._waiters
             )
             background_used = sum(1 for s in window if s.priority > URGENT)
+            horizon = now + self.lead
             for waiter in sorted(self._waiters, key=lambda w: (w.priority, w.seq)):
+                go = now
                 if self.limit is not None:
-                    if len(window) - self._expired(now) >= self.limit:
-                        next_change = min(next_change, self._window_frees(now))
-                        break
-                    if now < self._scheduled - self.tolerance:
-                        next_change = min(next_change, self._scheduled - self.tolerance)
+                    go = max(go, self._window_room_at(now), self._scheduled - self.tolerance)
+                    if go > horizon:
+                        next_change = min(next_change, go - self.lead)
                         break
                 at = self._chat_ready_at(waiter, now)
-                if at > now:
-                    next_change = min(next_change, at)
+                if at > horizon:
+                    next_change = min(next_change, at - self.lead)
                     continue
+                go = max(go, at)
                 if (
                     waiter.priority == URGENT
                     and self.limit is not None
@@ -269,38 +300,35 @@ class SendBudget:
                     and len(window) >= self.limit - self.reserved
                 ):
                     continue  # the rest of this window is the follow-ups'
-                self._give(waiter, now)
+                self._give(waiter, now, go)
                 if waiter.priority > URGENT:
                     background_used += 1
         if self._waiters and next_change < math.inf:
             loop = asyncio.get_running_loop()
             self._timer = loop.call_later(max(0.0, next_change - now), self._grant)
 
-    def _expired(self, now: float) -> int:
-        # Slots that left the window but sit behind an older one still in flight.
-        return sum(1 for s in self._window if s.done is not None and s.done <= now - self.window)
+    def _window_room_at(self, now: float) -> float:
+        """When fewer than ``limit`` slots will occupy the window (inf: after a release)."""
+        assert self.limit is not None
+        ends = [s.done + self.window if s.done is not None else math.inf for s in self._window]
+        busy = [end for end in ends if end > now]
+        if len(busy) < self.limit:
+            return now
+        return sorted(busy)[len(busy) - self.limit]  # inf while those are still in flight
 
-    def _window_frees(self, now: float) -> float:
-        ends = [
-            s.done + self.window
-            for s in self._window
-            if s.done is not None and s.done + self.window > now
-        ]
-        return min(ends) if ends else math.inf  # all in flight: a release grants again
-
-    def _give(self, waiter: _Waiter, now: float) -> None:
+    def _give(self, waiter: _Waiter, now: float, go: float) -> None:
         self._waiters.remove(waiter)
-        slot = Slot(waiter.chat_id, waiter.priority, now)
+        slot = Slot(waiter.chat_id, waiter.priority, now, not_before=go)
         self._window.append(slot)
         self._in_flight.add(slot)
-        self._scheduled = max(self._scheduled, now) + self.spacing
+        self._scheduled = max(self._scheduled, go) + self.spacing
         self.granted[min(waiter.priority, BACKGROUND)] += 1
         chat = self._chat(waiter.chat_id)
         if chat is not None:
             slot.chat_was_ready = chat.ready_at
             chat.busy = True
-            chat.ready_at = now + self._interval(waiter.chat_id) + self.margin
+            chat.ready_at = go + self._interval(waiter.chat_id) + self.margin
             if waiter.group:
-                chat.recent.append(now)
+                chat.recent.append(go)
         if not waiter.future.done():
             waiter.future.set_result(slot)

@@ -7,7 +7,8 @@ the quiz goes first): a sliding window of ``rate`` messages a second counted fro
 request's grant to its answer, one message per ``chat_interval`` in a chat counted from when
 a request leaves, at most ``max_in_flight`` rows in hand. Only with its slot granted is a row
 claimed (committed as ``sending`` with a lease) and its request sent, so a crash leaves at
-most ``max_in_flight`` rows sending, and those become uncertain, never pending.
+most ``max_in_flight`` rows sending, and those become uncertain, never pending. Slots are
+granted a little ahead of when they may be used, so the claim overlaps the wait.
 
 Database work runs in worker threads, so the event loop keeps sending while it commits.
 """
@@ -212,6 +213,8 @@ class Dispatcher:
             if message is None:  # deferred, cancelled, expired or failed at claim time
                 settle(candidate, slot)
                 return
+            if slot is not None:  # granted ahead: the claim overlapped the wait
+                await budget.depart(slot)
             self.in_flight += 1
             departures.append(loop.time())
             try:

@@ -6,14 +6,22 @@ import asyncio
 import itertools
 import time
 
-from backend.followups.budget import BACKGROUND, URGENT, SendBudget
+from backend.followups.budget import BACKGROUND, URGENT, SendBudget, Slot
 
 Log = list[tuple[float, int, int]]
 
 
+async def _leave(budget: SendBudget, chat: int) -> Slot:
+    """Wait for a slot and until its message may leave."""
+    slot = await budget.acquire(chat)
+    await budget.depart(slot)
+    return slot
+
+
 async def _send(budget: SendBudget, chat: int, log: Log, **kw: int) -> None:
     slot = await budget.acquire(chat, **kw)  # type: ignore[arg-type]
-    log.append((time.monotonic(), chat, slot.priority))
+    await budget.depart(slot)
+    log.append((time.monotonic(), chat, slot.priority))  # when the request leaves
     await asyncio.sleep(0.002)  # the request's round trip
     budget.release(slot)
 
@@ -21,15 +29,25 @@ async def _send(budget: SendBudget, chat: int, log: Log, **kw: int) -> None:
 async def test_no_window_ever_holds_more_than_the_limit_even_after_a_pause() -> None:
     budget = SendBudget(limit=5, window=0.2, chat_interval=0.0, margin=0.0)
     log: list[tuple[float, int, int]] = []
+    budget_slots: list[Slot] = []
+    acquire = budget.acquire
+
+    async def recorded(chat_id: int | None, **kw: int) -> Slot:
+        slot = await acquire(chat_id, **kw)  # type: ignore[arg-type]
+        budget_slots.append(slot)
+        return slot
+
+    budget.acquire = recorded  # type: ignore[method-assign]
     await asyncio.gather(*(_send(budget, chat, log) for chat in range(1, 21)))
     await asyncio.sleep(0.5)  # a pause: a bucket would have refilled to a burst
     await asyncio.gather(*(_send(budget, chat, log) for chat in range(21, 41)))
     times = [t for t, _, _ in log]
     for start in times:
         assert sum(1 for t in times if start <= t < start + 0.2) <= 5
-    # No burst: grants follow the pace; a late timer catches up by at most three.
-    for start in times:
-        assert sum(1 for t in times if start <= t < start + 0.2 / 5) <= 4
+    # No burst: departures follow the pace; a late timer catches up by at most three.
+    paced = sorted(slot.not_before for slot in budget_slots)
+    for start in paced:
+        assert sum(1 for t in paced if start <= t < start + 0.2 / 5) <= 4
 
 
 async def test_one_chat_gets_one_message_per_interval_measured_from_the_answer() -> None:
@@ -54,19 +72,19 @@ async def test_urgent_goes_first_but_background_keeps_its_reserve() -> None:
 
 async def test_a_429_in_one_chat_pauses_that_chat_and_two_pause_everything() -> None:
     budget = SendBudget(limit=None, chat_interval=0.0, margin=0.0)
-    slot = await budget.acquire(1)
+    slot = await _leave(budget, 1)
     budget.release(slot, retry_after=0.3)
     started = time.monotonic()
-    other = await budget.acquire(2)  # another chat is not held up
+    other = await _leave(budget, 2)  # another chat is not held up
     assert time.monotonic() - started < 0.05
     budget.release(other)
-    again = await budget.acquire(1)
+    again = await _leave(budget, 1)
     assert time.monotonic() - started >= 0.25
     budget.release(again, retry_after=0.3)
-    third = await budget.acquire(3)
+    third = await _leave(budget, 3)
     budget.release(third, retry_after=0.3)  # a second chat refused within the wait: global
     started = time.monotonic()
-    budget.release(await budget.acquire(4))
+    budget.release(await _leave(budget, 4))
     assert time.monotonic() - started >= 0.25
 
 
@@ -79,3 +97,19 @@ async def test_a_429_holds_queued_sends_until_the_flight_settles() -> None:
     assert not queued.done()  # nothing leaves while a request in flight may say "flood"
     budget.release(second)  # it went through: the 429 was chat 1's alone
     budget.release(await asyncio.wait_for(queued, 0.1))
+
+
+async def test_a_slot_is_granted_ahead_and_leaves_on_time() -> None:
+    """The caller's work between grant and departure overlaps the wait for the window."""
+    budget = SendBudget(limit=2, window=0.3, chat_interval=0.0, margin=0.0, lead=0.1)
+    for chat in (1, 2):
+        slot = await _leave(budget, chat)
+        budget.release(slot)
+    released = time.monotonic()
+    slot = await budget.acquire(3)
+    granted = time.monotonic()
+    await budget.depart(slot)
+    left = time.monotonic()
+    assert 0.15 <= granted - released < 0.3  # up to ``lead`` before the window frees...
+    assert left - released >= 0.3  # ...but it leaves only once it has
+    budget.release(slot)
