@@ -42,16 +42,37 @@ MAX_OPTIONS = 50
 QUESTION_TYPES = ("likert", "single_choice", "multiple_choice", "yes_no", "number", "text")
 
 
-def _field_names() -> set[str]:
-    names: set[str] = set()
+#: Where a key belongs, in the words of docs/questionnaire-format.md.
+_PLACES = {
+    "QuestionnaireDefinition": "the top level",
+    "Section": "a section",
+    "QuestionBase": "a question",
+    "Option": "an option",
+    "Dimension": "a dimension",
+    "DimensionItem": "a dimension's item",
+    "Band": "a band",
+    "Segmentation": "segmentation",
+    "AnswerCondition": "a condition",
+}
+
+
+def _field_places() -> dict[str, set[str]]:
+    """Each key of the format, and the places where it is allowed."""
+    places: dict[str, set[str]] = {}
     for model in vars(s).values():
         if isinstance(model, type) and issubclass(model, BaseModel):
+            place = next(
+                (_PLACES[c.__name__] for c in model.__mro__ if c.__name__ in _PLACES), None
+            )
             for name, info in model.model_fields.items():
-                names.add(info.alias or name)
-    return names
+                found = places.setdefault(info.alias or name, set())
+                if place is not None:
+                    found.add(place)
+    return places
 
 
-_KNOWN_KEYS = _field_names()
+_KEY_PLACES = _field_places()
+_KNOWN_KEYS = set(_KEY_PLACES)
 
 
 #: Names pydantic puts in error locations for members of a ``str | dict`` text union.
@@ -86,6 +107,9 @@ def _message(error: Any, path: Path) -> str:
     ctx = error.get("ctx") or {}
     field = path[-1] if path else ""
     if kind == "extra_forbidden":
+        places = _KEY_PLACES.get(str(field))
+        if places:  # a real key, in the wrong place
+            return f"{field!r} does not belong here: it is a key of {' or '.join(sorted(places))}"
         hint = difflib.get_close_matches(str(field), sorted(_KNOWN_KEYS), n=1)
         return f"unknown key {field!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
     if kind == "missing":

@@ -252,6 +252,13 @@ CASES = [
         "reversed: true",
         "did you mean 'reverse'",
     ),
+    case(
+        "known-key-in-the-wrong-place",
+        mutate("text: Are you a member?", "text: Are you a member?\n        questions: []"),
+        f"{Q_MEMBER}.questions",
+        "questions: []",
+        "'questions' does not belong here: it is a key of a section",
+    ),
     # --- missing fields -----------------------------------------------------------------
     case(
         "missing-title",
