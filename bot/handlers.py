@@ -26,8 +26,8 @@ from telegram.ext import ContextTypes
 
 from backend.logs import CONTEXT
 from backend.metrics import ANSWER_SECONDS, COMPLETIONS, UPDATES
-from backend.quiz import AnswerInvalid
-from backend.services.quiz import ChatUser, Duplicate, QuizError, QuizService, StaleAction, Step
+from backend.quiz import AnswerInvalid, QuestionAction, Step, StepKind
+from backend.services.quiz import ChatUser, Duplicate, QuizError, QuizService, StaleAction
 from bot import timezones
 from bot.callbacks import Action, Callback, CallbackCodec, ForgedCallback
 from bot.render import Renderer
@@ -84,12 +84,12 @@ def _user(update: Update) -> ChatUser:
 async def show(message_target: Any, ctx: BotContext, step: Step) -> None:
     """Send the message(s) of a step to a chat; record that a question or intro arrived."""
     bot, chat_id = message_target
-    if step.kind == "intro":
+    if step.kind is StepKind.INTRO:
         rendered = ctx.renderer.intro(step)
         await bot.send_message(
             chat_id, rendered.text, parse_mode=ParseMode.HTML, reply_markup=rendered.keyboard
         )
-    elif step.kind == "question":
+    elif step.kind is StepKind.QUESTION:
         rendered = ctx.renderer.question(step)
         await bot.send_message(
             chat_id, rendered.text, parse_mode=ParseMode.HTML, reply_markup=rendered.keyboard
@@ -104,7 +104,7 @@ async def show(message_target: Any, ctx: BotContext, step: Step) -> None:
             )
     if step.marker is not None:
         # Sent: a crash from here on leaves nothing hanging (see resend_undelivered).
-        await ctx.call(ctx.service.mark_shown, step.session_id, step.marker)
+        await ctx.call(ctx.service.mark_shown, session_id=step.session_id, marker=step.marker)
 
 
 async def resend_undelivered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -115,7 +115,7 @@ async def resend_undelivered(update: Update, context: ContextTypes.DEFAULT_TYPE)
         return
     ctx = _ctx(context)
     user = _user(update)
-    step = await ctx.call(ctx.service.undelivered_step, user)
+    step = await ctx.call(ctx.service.undelivered_step, user=user)
     if step is not None:
         log.info("re-sending the undelivered step of session %s", step.session_id)
         await show((context.bot, user.chat_id), ctx, step)
@@ -169,7 +169,9 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if context.args:
         key = context.args[0].strip().lower()
         try:
-            step = await ctx.call(ctx.service.start, user, key=key, update_id=update.update_id)
+            step = await ctx.call(
+                ctx.service.start, user=user, key=key, update_id=update.update_id
+            )
         except Duplicate:
             raise
         except QuizError as exc:
@@ -177,7 +179,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             return
         await show((context.bot, user.chat_id), ctx, step)
         return
-    await ctx.call(ctx.service.set_opt_out, user, False, update_id=update.update_id)
+    await ctx.call(ctx.service.set_opt_out, user=user, opted_out=False, update_id=update.update_id)
     listings = await ctx.call(ctx.service.active_questionnaires)
     if not listings:
         await _reply(update, "There are no open quizzes right now. Please come back later.")
@@ -202,7 +204,7 @@ async def resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Continue the latest unfinished quiz."""
     ctx = _ctx(context)
     user = _user(update)
-    step = await ctx.call(ctx.service.resume, user, update_id=update.update_id)
+    step = await ctx.call(ctx.service.resume, user=user, update_id=update.update_id)
     if step is None:
         await _reply(update, "You have no unfinished quiz. Send /start to begin one.")
         return
@@ -215,7 +217,7 @@ async def restart(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     ctx = _ctx(context)
     user = _user(update)
     try:
-        step = await ctx.call(ctx.service.restart, user, update_id=update.update_id)
+        step = await ctx.call(ctx.service.restart, user=user, update_id=update.update_id)
     except Duplicate:
         raise
     except QuizError as exc:
@@ -231,7 +233,7 @@ async def restart(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Cancel the unfinished quiz."""
     ctx = _ctx(context)
-    cancelled = await ctx.call(ctx.service.cancel, _user(update), update_id=update.update_id)
+    cancelled = await ctx.call(ctx.service.cancel, user=_user(update), update_id=update.update_id)
     if cancelled:
         await _reply(update, "Quiz cancelled. Send /start whenever you want to begin again.")
     else:
@@ -248,7 +250,7 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 async def privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Show what is stored about the respondent."""
     ctx = _ctx(context)
-    report = await ctx.call(ctx.service.privacy, _user(update), update_id=update.update_id)
+    report = await ctx.call(ctx.service.privacy, user=_user(update), update_id=update.update_id)
     quizzes = ", ".join(html.escape(q) for q in report.questionnaires) or "none"
     await _reply(
         update,
@@ -291,7 +293,9 @@ async def delete_me(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Opt out of follow-up messages."""
     ctx = _ctx(context)
-    await ctx.call(ctx.service.set_opt_out, _user(update), True, update_id=update.update_id)
+    await ctx.call(
+        ctx.service.set_opt_out, user=_user(update), opted_out=True, update_id=update.update_id
+    )
     await _reply(
         update, "Done: you will get no more follow-up messages. Send /start to opt back in."
     )
@@ -312,7 +316,9 @@ async def timezone(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         wanted = context.args[0].strip()
         zone = None if wanted.lower() == "off" else wanted
         try:
-            await ctx.call(ctx.service.set_timezone, user, zone, update_id=update.update_id)
+            await ctx.call(
+                ctx.service.set_timezone, user=user, zone=zone, update_id=update.update_id
+            )
         except QuizError as exc:
             await _reply(update, html.escape(str(exc)) + " Or send /timezone and tap your time.")
             return
@@ -324,8 +330,8 @@ async def timezone(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 update, html.escape(timezones.confirmation(city, zone, datetime.now(UTC)))
             )
         return
-    await ctx.call(ctx.service.touch, user, update_id=update.update_id)
-    current = await ctx.call(ctx.service.timezone, user)
+    await ctx.call(ctx.service.touch, user=user, update_id=update.update_id)
+    current = await ctx.call(ctx.service.timezone, user=user)
     known = f"Your time zone is {html.escape(current)}. " if current else ""
     await _reply(
         update,
@@ -347,7 +353,7 @@ async def text_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     assert message is not None
     try:
         step = await ctx.call(
-            ctx.service.answer_text, user, message.text or "", update_id=update.update_id
+            ctx.service.answer_text, user=user, text=message.text or "", update_id=update.update_id
         )
     except AnswerInvalid as exc:
         await _reply(update, html.escape(str(exc)))
@@ -462,11 +468,11 @@ async def _settle_message(
 
 
 _PRESS_ACTIONS = {
-    Action.ANSWER: "answer",
-    Action.TOGGLE: "toggle",
-    Action.DONE: "done",
-    Action.SKIP: "skip",
-    Action.BACK: "back",
+    Action.ANSWER: QuestionAction.ANSWER,
+    Action.TOGGLE: QuestionAction.TOGGLE,
+    Action.DONE: QuestionAction.DONE,
+    Action.SKIP: QuestionAction.SKIP,
+    Action.BACK: QuestionAction.BACK,
 }
 
 
@@ -477,27 +483,29 @@ async def _dispatch(
     action = callback.action
     if action is Action.OPEN:
         return await ctx.call(
-            service.start, user, questionnaire_id=callback.session, update_id=update_id
+            service.start, user=user, questionnaire_id=callback.session, update_id=update_id
         )
     if action is Action.ERASE:
-        erased = await ctx.call(service.delete_me, user, update_id=update_id)
+        erased = await ctx.call(service.delete_me, user=user, update_id=update_id)
         return (
             "All your data has been erased. Goodbye — send /start if you ever want to return."
             if erased
             else "There was nothing stored about you."
         )
     if action is Action.KEEP:
-        await ctx.call(service.touch, user, update_id=update_id)
+        await ctx.call(service.touch, user=user, update_id=update_id)
         return "Nothing was erased."
     if action is Action.BEGIN:
-        return await ctx.call(service.begin, user, callback.session, update_id=update_id)
+        return await ctx.call(
+            service.begin, user=user, session_id=callback.session, update_id=update_id
+        )
     return await ctx.call(
         service.press,
-        user,
-        callback.session,
-        callback.question,
-        _PRESS_ACTIONS[action],
-        callback.value,
+        user=user,
+        session_id=callback.session,
+        question_index=callback.question,
+        action=_PRESS_ACTIONS[action],
+        raw=callback.value,
         update_id=update_id,
     )
 
@@ -512,11 +520,11 @@ async def timezone_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     picked = timezones.chosen(query.data or "")
     message = query.message if isinstance(query.message, Message) else None
     if picked is None:
-        await ctx.call(ctx.service.touch, user, update_id=update.update_id)
+        await ctx.call(ctx.service.touch, user=user, update_id=update.update_id)
         text = "All right, I won't ask. /timezone sets it whenever you like."
     else:
         city, zone = picked
-        await ctx.call(ctx.service.set_timezone, user, zone, update_id=update.update_id)
+        await ctx.call(ctx.service.set_timezone, user=user, zone=zone, update_id=update.update_id)
         text = timezones.confirmation(city, zone, datetime.now(UTC))
     await _toast(query)
     if message is not None:

@@ -1,22 +1,25 @@
-"""The respondent-facing quiz service: one call per chat action, one transaction each."""
+"""The respondent-facing quiz service: one call per chat action, one transaction each.
 
-from backend.services.quiz.service import (
+``service`` holds :class:`QuizService`; ``respondents`` the respondent's row, redelivered
+updates and erasure; ``listings`` the open questionnaires; ``sessions`` the answer path;
+``completion`` scoring at the end.
+"""
+
+from backend.services.quiz.completion import SegmentAssigner
+from backend.services.quiz.listings import Listing
+from backend.services.quiz.respondents import (
     DUPLICATE_WINDOW,
     ERASURE_WINDOW,
     UNKEYED_ERASURES,
     ChatUser,
     Duplicate,
-    Listing,
     PrivacyReport,
     QuizError,
-    QuizService,
-    SegmentAssigner,
-    SegmentInfo,
     StaleAction,
-    Step,
     erase_respondent,
     erasure_hash,
 )
+from backend.services.quiz.service import QuizService
 
 __all__ = [
     "DUPLICATE_WINDOW",
@@ -29,9 +32,7 @@ __all__ = [
     "QuizError",
     "QuizService",
     "SegmentAssigner",
-    "SegmentInfo",
     "StaleAction",
-    "Step",
     "erase_respondent",
     "erasure_hash",
 ]
