@@ -16,8 +16,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
+from backend.followups import Click, record_click
 from backend.questionnaire.schema import Question, QuestionnaireDefinition
 from backend.quiz import AnswerInvalid, QuestionAction, Step, check_value, parse_typed
 from backend.services.quiz import sessions
@@ -70,12 +71,8 @@ class QuizService:
             session=session, user=user, update_id=update_id, erasure_key=self.erasure_key
         )
 
-    def _step(
-        self, session: Session, quiz: QuizSession, answers: dict[str, Any] | None = None
-    ) -> Step:
-        return sessions.step_of(
-            session=session, quiz=quiz, definitions=self._definitions, answers=answers
-        )
+    def _step(self, session: Session, quiz: QuizSession) -> Step:
+        return sessions.step_of(session=session, quiz=quiz, definitions=self._definitions)
 
     def _definition(self, session: Session, quiz: QuizSession) -> QuestionnaireDefinition:
         return sessions.definition_for(session=session, quiz=quiz, definitions=self._definitions)
@@ -160,16 +157,9 @@ class QuizService:
         """Start the most recent quiz over (earlier answers of it are set aside)."""
         with session_scope(self.engine) as session:
             respondent = self._respondent(session, user, update_id)
-            quiz = sessions.latest_active(session=session, respondent_id=respondent.id)
+            quiz = sessions.restart_target(session=session, respondent_id=respondent.id)
             if quiz is None:
-                last = session.exec(
-                    select(QuizSession)
-                    .where(QuizSession.respondent_id == respondent.id)
-                    .order_by(col(QuizSession.id).desc())
-                ).first()
-                if last is None:
-                    return None
-                quiz = last
+                return None
             version = session.get(QuestionnaireVersion, quiz.version_id)
             assert version is not None
             questionnaire_id = version.questionnaire_id
@@ -396,6 +386,11 @@ class QuizService:
         with session_scope(self.engine) as session:
             respondent = find_respondent(session=session, user_id=user.user_id)
             return respondent.timezone if respondent is not None else None
+
+    def record_click(self, *, data: str) -> Click | None:
+        """Record a press on a follow-up's button (``data``); None when it is not one."""
+        with session_scope(self.engine) as session:
+            return record_click(session, data)
 
     def touch(self, *, user: ChatUser, update_id: int | None = None) -> None:
         """Record that an update was seen (so its redelivery is ignored)."""

@@ -125,6 +125,18 @@ def _language(definition: QuestionnaireDefinition, user: ChatUser) -> str:
     return definition.fallback_language
 
 
+def restart_target(*, session: Session, respondent_id: int | None) -> QuizSession | None:
+    """The session /restart starts over: the latest unfinished one, else the latest one."""
+    quiz = latest_active(session=session, respondent_id=respondent_id)
+    if quiz is not None:
+        return quiz
+    return session.exec(
+        select(QuizSession)
+        .where(QuizSession.respondent_id == respondent_id)
+        .order_by(col(QuizSession.id).desc())
+    ).first()
+
+
 def own_session(*, session: Session, respondent_id: int | None, session_id: int) -> QuizSession:
     """Lock and return the respondent's active session ``session_id``."""
     quiz = session.get(QuizSession, session_id, with_for_update=True)
