@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from backend.caches import BoundedCache
 from backend.followups import Click, record_click
 from backend.questionnaire.schema import Question, QuestionnaireDefinition
 from backend.quiz import AnswerInvalid, QuestionAction, Step, check_value, parse_typed
@@ -64,7 +65,7 @@ class QuizService:
         self.assign_segment = assign_segment
         #: Key of the erasure tombstones' hashes (``Settings.erasure_key``).
         self.erasure_key = erasure_key
-        self._definitions: sessions.Definitions = {}
+        self._definitions: sessions.Definitions = BoundedCache("quiz.definitions", maxsize=256)
 
     def _respondent(self, session: Session, user: ChatUser, update_id: int | None) -> Respondent:
         return respondent_for(

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, update
 from sqlmodel import Session, col, select
 
+from backend.caches import BoundedCache
 from backend.questionnaire.schema import (
     ChoiceQuestionBase,
     MultipleChoiceQuestion,
@@ -32,8 +33,9 @@ from backend.storage.models import (
 )
 from backend.storage.types import utcnow
 
-#: Parsed definitions by version id: versions are immutable, and a cache serves one database.
-Definitions = dict[int, QuestionnaireDefinition]
+#: Parsed definitions keyed by ``(version id,)``: versions are immutable, and one cache
+#: serves one database (each QuizService has its own), so nothing ever invalidates it.
+Definitions = BoundedCache[QuestionnaireDefinition]
 
 # Statements of the answer path, built once: building one costs more than running it.
 _INSERT_ANSWER = insert(Answer)
@@ -103,7 +105,8 @@ def new_session(
             QuestionnaireVersion.questionnaire_id == questionnaire.id,
         )
     ).one()
-    definition = definitions[version.id] = definition_of(version)
+    definition = definition_of(version)
+    definitions.put((version.id,), definition)
     quiz = QuizSession(
         respondent_id=respondent_id,
         version_id=version.id,
@@ -153,11 +156,12 @@ def definition_for(
     *, session: Session, quiz: QuizSession, definitions: Definitions
 ) -> QuestionnaireDefinition:
     """The session's definition; cached, so an answer does not load and parse its JSON."""
-    found = definitions.get(quiz.version_id)
+    found = definitions.get((quiz.version_id,))
     if found is None:
         version = session.get(QuestionnaireVersion, quiz.version_id)
         assert version is not None
-        found = definitions[quiz.version_id] = definition_of(version)
+        found = definition_of(version)
+        definitions.put((quiz.version_id,), found)
     return found
 
 
