@@ -13,6 +13,8 @@ from backend.storage.models import Questionnaire, QuestionnaireStatus
 
 @dataclass(frozen=True, slots=True)
 class Listing:
+    """One line of the /start list."""
+
     key: str
     questionnaire_id: int
     title: str

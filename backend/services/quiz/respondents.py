@@ -59,6 +59,8 @@ class ChatUser:
 
 @dataclass(frozen=True, slots=True)
 class PrivacyReport:
+    """What /privacy shows: everything stored about the respondent, counted."""
+
     first_name: str | None
     language_code: str | None
     opted_out: bool
