@@ -122,7 +122,7 @@ class Service:
             )
         if self.scheduler is not None:
             self.scheduler.start()
-        quiz = self.bot.bot_data["psychograph"].service
+        quiz = self.bot.bot_data.service
         app = create_app(
             self.settings, self.engine, quiz=quiz, bot=self.bot, scheduler=self.scheduler
         )

@@ -229,7 +229,7 @@ def step_latency(target: str, seconds: float, with_recluster: bool) -> dict[str,
     service = QuizService(engine, assign_segment=segment_assigner(engine))
     users = [ChatUser(user_id=10**9 + i, chat_id=10**9 + i) for i in range(100)]
     busy: set[int] = set()
-    steps = {u.user_id: service.start(u, key=KEY) for u in users}
+    steps = {u.user_id: service.start(user=u, key=KEY) for u in users}
     rate = 50.0  # operations per second
     latencies: list[float] = []
     result: dict[str, Any] = {}
@@ -240,10 +240,14 @@ def step_latency(target: str, seconds: float, with_recluster: bool) -> dict[str,
         t0 = time.perf_counter()
         if step.kind == "question" and step.question is not None:
             step = await asyncio.to_thread(
-                service.answer, user, step.session_id, step.question.id, 3
+                service.answer,
+                user=user,
+                session_id=step.session_id,
+                question_id=step.question.id,
+                value=3,
             )
         else:
-            step = await asyncio.to_thread(service.start, user, key=KEY, restart=True)
+            step = await asyncio.to_thread(service.start, user=user, key=KEY, restart=True)
         latencies.append(time.perf_counter() - t0)
         steps[user.user_id] = step
         busy.discard(user.user_id)

@@ -8,10 +8,12 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from telegram import BotCommand, Update
+from telegram.constants import ParseMode
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
     CommandHandler,
+    Defaults,
     MessageHandler,
     filters,
 )
@@ -22,8 +24,9 @@ from backend.services.quiz import QuizService
 from backend.settings import Settings
 from bot import handlers, timezones
 from bot.callbacks import CallbackCodec
+from bot.context import CONTEXT_TYPES, BotApplication
+from bot.processor import ChatOrderedProcessor
 from bot.ratelimit import BudgetRateLimiter
-from bot.render import Renderer
 from bot.transport import AiohttpRequest
 
 log = logging.getLogger(__name__)
@@ -56,19 +59,20 @@ def build_application(
     rate_limit: bool = True,
     budget: SendBudget | None = None,
     max_concurrent_updates: int = 256,
-) -> Application:
+) -> BotApplication:
     """Build the bot: handlers, per-chat ordered concurrent processing, rate limiting.
 
     The bot reaches Telegram, or the local sandbox, at ``settings.bot_api_url``. Its
     messages are paced by ``budget`` (shared with the follow-up dispatcher in ``serve``, a
     budget of its own otherwise); ``rate_limit=False`` only for benchmarks of the bot alone.
     """
-    from bot.processor import ChatOrderedProcessor
-
     builder = (
         Application.builder()
         .token(settings.bot_api_token)
         .base_url(settings.bot_api_url)
+        # Every message the handlers write is HTML; user-given text in it is escaped.
+        .defaults(Defaults(parse_mode=ParseMode.HTML))
+        .context_types(CONTEXT_TYPES)
         .concurrent_updates(ChatOrderedProcessor(max_concurrent_updates))
         # Every update in flight may hold a connection; wait for one rather than fail.
         .request(AiohttpRequest(connection_pool_size=max_concurrent_updates, pool_timeout=30.0))
@@ -83,11 +87,9 @@ def build_application(
         # Keeps within Telegram's limits, the waiting respondent before any follow-up.
         builder = builder.rate_limiter(BudgetRateLimiter(budget or SendBudget()))  # type: ignore[arg-type]
     application = builder.build()
-    codec = CallbackCodec(callback_secret(settings))
-    application.bot_data["psychograph"] = handlers.BotContext(
+    application.bot_data.attach(
         service=service,
-        codec=codec,
-        renderer=Renderer(codec),
+        codec=CallbackCodec(callback_secret(settings)),
         executor=database_executor(service),
     )
     private = filters.ChatType.PRIVATE
@@ -155,14 +157,14 @@ def database_executor(service: QuizService) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(workers, thread_name_prefix="psychograph-db")
 
 
-async def close_database_executor(application: Application) -> None:
+async def close_database_executor(application: BotApplication) -> None:
     """Stop the bot's database threads once the Application has shut down."""
-    context: handlers.BotContext = application.bot_data["psychograph"]
     # A call already running finishes its transaction; nothing new starts.
-    await asyncio.to_thread(context.executor.shutdown, wait=True, cancel_futures=True)
+    executor = application.bot_data.executor
+    await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
 
 
-async def register_commands(application: Application) -> None:
+async def register_commands(application: BotApplication) -> None:
     """Show the commands in Telegram's menu; a failure is logged, the bot runs on."""
     try:
         await application.bot.set_my_commands(COMMANDS)
@@ -170,6 +172,6 @@ async def register_commands(application: Application) -> None:
         log.warning("could not set the bot's command menu: %s", exc)
 
 
-async def _post_init(application: Application) -> None:
+async def _post_init(application: BotApplication) -> None:
     # run_polling/run_webhook call this; `serve` starts the bot itself and registers then.
     await register_commands(application)

@@ -18,7 +18,7 @@ from backend.questionnaire.schema import (
     TextQuestion,
     YesNoQuestion,
 )
-from backend.services.quiz import Step
+from backend.quiz import Step
 from bot.callbacks import Action, Callback, CallbackCodec
 from bot.texts import t
 

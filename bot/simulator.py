@@ -17,14 +17,20 @@ from typing import Any
 
 from backend.questionnaire.schema import (
     ChoiceQuestionBase,
+    LikertQuestion,
     MultipleChoiceQuestion,
     NumberQuestion,
     Question,
     QuestionnaireDefinition,
+    SingleChoiceQuestion,
     TextQuestion,
+    YesNoQuestion,
 )
+from bot.callbacks import Action
 from bot.sandbox import ChatMessage, SandboxClient
 
+#: The buttons of a question (their callback data names the question).
+QUESTION_BUTTONS = frozenset({Action.ANSWER, Action.TOGGLE, Action.DONE, Action.SKIP, Action.BACK})
 #: Chooses the answer to a question: a Likert point, an option id, a list of option ids,
 #: "yes"/"no", a number, a text, or None to skip an optional question.
 Chooser = Callable[[Question], Any]
@@ -82,9 +88,9 @@ class ScriptedRespondent:
         for row in message.buttons:
             for button in row:
                 parts = (button.callback_data or "").split(".")
-                if len(parts) == 5 and parts[0] in {"a", "t", "d", "s", "b"}:
+                if len(parts) == 5 and parts[0] in QUESTION_BUTTONS:
                     index = int(parts[2], 36)
-                    if parts[0] != "b" or len(message.buttons) == 1:
+                    if parts[0] != Action.BACK or len(message.buttons) == 1:
                         return self.questions[index]
         text = message.raw_text or message.text or ""
         for question in self.questions:
@@ -93,7 +99,7 @@ class ScriptedRespondent:
                 return question
         raise SimulationError(f"cannot tell which question this is: {text[:200]!r}")
 
-    def _button(self, message: ChatMessage, action: str, value: str = "") -> str:
+    def _button(self, message: ChatMessage, action: Action, value: str = "") -> str:
         for row in message.buttons:
             for button in row:
                 parts = (button.callback_data or "").split(".")
@@ -115,7 +121,7 @@ class ScriptedRespondent:
         if (
             message.buttons
             and message.buttons[0][0].callback_data
-            and (message.buttons[0][0].callback_data.startswith("g."))
+            and (message.buttons[0][0].callback_data.startswith(f"{Action.BEGIN}."))
         ):
             started = time.perf_counter()
             await self.client.press(
@@ -143,7 +149,7 @@ class ScriptedRespondent:
         uid, mid = self.user_id, message.message_id
         if value is None:
             started = time.perf_counter()
-            await self.client.press(uid, mid, data=self._button(message, "s"))
+            await self.client.press(uid, mid, data=self._button(message, Action.SKIP))
             return started
         if isinstance(question, NumberQuestion | TextQuestion):
             started = time.perf_counter()
@@ -152,19 +158,19 @@ class ScriptedRespondent:
         if isinstance(question, MultipleChoiceQuestion):
             ids = [o.id for o in question.options]
             for option in value:
-                data = self._button(message, "t", str(ids.index(option)))
+                data = self._button(message, Action.TOGGLE, str(ids.index(option)))
                 await self.client.press(uid, mid, data=data)
                 # the keyboard is re-drawn with the tick before the next press
                 await self.client.next_event(uid, timeout=self.timeout, kinds=("edit",))
             started = time.perf_counter()
-            await self.client.press(uid, mid, data=self._button(message, "d"))
+            await self.client.press(uid, mid, data=self._button(message, Action.DONE))
             return started
         if isinstance(question, ChoiceQuestionBase):
             raw = str([o.id for o in question.options].index(value))
         else:
             raw = str(value)
         started = time.perf_counter()
-        await self.client.press(uid, mid, data=self._button(message, "a", raw))
+        await self.client.press(uid, mid, data=self._button(message, Action.ANSWER, raw))
         return started
 
 
@@ -220,12 +226,6 @@ def latent_chooser(
         return score
 
     def choose(question: Question) -> Any:
-        from backend.questionnaire.schema import (
-            LikertQuestion,
-            SingleChoiceQuestion,
-            YesNoQuestion,
-        )
-
         if isinstance(question, LikertQuestion):
             level = level_for(question)
             if level is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import weakref
 from typing import Any
 
 from aiohttp import web
@@ -89,7 +90,7 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     # Acknowledge only what was processed: a worker killed mid-update, or one whose
     # database is away, leaves the update unacknowledged and Telegram delivers it again
     # (to this worker or another); the respondent's last update id records it once.
-    failures: dict[int, BaseException] = bot.bot_data.setdefault(WEBHOOK_FAILURES, {})
+    failures = _WEBHOOK_FAILURES.setdefault(bot, {})
     await bot.process_update(update)
     failure = failures.pop(update.update_id, None)
     if failure is not None:
@@ -97,8 +98,11 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
-#: bot_data key: update id -> the transient error that kept the update from being stored.
-WEBHOOK_FAILURES = "psychograph.webhook_failures"
+#: Per bot Application: update id -> the transient error that kept the update from being
+#: stored. Kept here, not in the Application's ``bot_data``, whose type is the bot's own.
+_WEBHOOK_FAILURES: weakref.WeakKeyDictionary[Application, dict[int, BaseException]] = (
+    weakref.WeakKeyDictionary()
+)
 #: Errors after which an update is worth delivering again: the database was unreachable.
 TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
 
@@ -108,9 +112,8 @@ async def remember_transient_failure(update: object, context: Any) -> None:
     from telegram import Update
 
     if isinstance(update, Update) and isinstance(context.error, TRANSIENT):
-        context.application.bot_data.setdefault(WEBHOOK_FAILURES, {})[update.update_id] = (
-            context.error
-        )
+        failures = _WEBHOOK_FAILURES.setdefault(context.application, {})
+        failures[update.update_id] = context.error
 
 
 async def _finish_reclusters(app: web.Application) -> None:
@@ -146,9 +149,9 @@ def create_app(
     app[BOT] = bot
     # Tests of the dashboard pass a stand-in that only knows the bot's username.
     takes_updates = isinstance(bot, Application)
-    if takes_updates and not bot.bot_data.get("psychograph.webhook_errors_handled"):
+    if takes_updates and bot not in _WEBHOOK_FAILURES:
+        _WEBHOOK_FAILURES[bot] = {}
         bot.add_error_handler(remember_transient_failure)
-        bot.bot_data["psychograph.webhook_errors_handled"] = True
     app[SCHEDULER] = scheduler
     app[RECLUSTERS] = {}
     app.on_cleanup.append(_finish_reclusters)

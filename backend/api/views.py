@@ -486,7 +486,7 @@ async def erase_respondent(request: web.Request) -> web.Response:
             respondent = session.get(Respondent, respondent_id)
             if respondent is None:
                 raise ApiError(404, f"no respondent with id {respondent_id}")
-            quiz_service.erase_respondent(session, respondent, key=key)
+            quiz_service.erase_respondent(session=session, respondent=respondent, key=key)
 
     await in_thread(work)
     return ok(ErasedOut(erased=respondent_id))

@@ -4,12 +4,17 @@ from backend.quiz.answers import AnswerInvalid, check_value, parse_typed
 from backend.quiz.conditions import evaluate
 from backend.quiz.engine import Plan, QuizNavigator, make_plan, seed_for
 from backend.quiz.results import DimensionResult, band_of, profile
+from backend.quiz.steps import QuestionAction, SegmentInfo, Step, StepKind
 
 __all__ = [
     "AnswerInvalid",
     "DimensionResult",
     "Plan",
+    "QuestionAction",
     "QuizNavigator",
+    "SegmentInfo",
+    "Step",
+    "StepKind",
     "band_of",
     "check_value",
     "evaluate",

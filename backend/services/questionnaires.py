@@ -127,6 +127,20 @@ def archive_questionnaire(key: str, *, session: Session) -> Questionnaire:
     return questionnaire
 
 
+def active_versions(*, session: Session) -> list[tuple[Questionnaire, QuestionnaireVersion]]:
+    """The active questionnaires with their current versions, by key."""
+    rows = session.exec(
+        select(Questionnaire, QuestionnaireVersion)
+        .join(
+            QuestionnaireVersion,
+            col(Questionnaire.current_version_id) == col(QuestionnaireVersion.id),
+        )
+        .where(Questionnaire.status == QuestionnaireStatus.ACTIVE)
+        .order_by(col(Questionnaire.key))
+    ).all()
+    return list(rows)
+
+
 def list_questionnaires(
     *, session: Session, include_archived: bool = True
 ) -> list[QuestionnaireSummary]:

@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 from threadpoolctl import threadpool_limits
 
 from backend.questionnaire import QuestionnaireDefinition
+from backend.quiz import SegmentInfo
 from backend.segmentation import (
     SegmentationError,
     Segmenter,
@@ -45,7 +46,7 @@ from backend.services.questionnaires import (
     definition_of,
     get_questionnaire,
 )
-from backend.services.quiz import SegmentAssigner, SegmentInfo
+from backend.services.quiz import SegmentAssigner
 from backend.storage.engine import session_scope
 from backend.storage.models import (
     Questionnaire,

@@ -111,21 +111,23 @@ def test_a_postgres_crash_under_load_loses_no_acknowledged_answer(
                 time.sleep(0.05)
 
     def answer(user: ChatUser, session_id: int, question: str, value: int, u: int) -> Any:
-        return service.answer(user, session_id, question, value, update_id=u)
+        return service.answer(
+            user=user, session_id=session_id, question_id=question, value=value, update_id=u
+        )
 
     def respondent(user_id: int) -> None:
         rng = random.Random(user_id)
         user = ChatUser(user_id=user_id, chat_id=user_id)
         try:
-            step = deliver(lambda u: service.start(user, key="restart", update_id=u))
+            step = deliver(lambda u: service.start(user=user, key="restart", update_id=u))
             if step is None:  # opened by a delivery we never heard back from
-                step = deliver(lambda u: service.resume(user, update_id=u))
+                step = deliver(lambda u: service.resume(user=user, update_id=u))
             while step is not None and step.kind == "question":
                 assert step.question is not None
                 question, session_id, value = step.question.id, step.session_id, rng.randint(1, 5)
                 step = deliver(functools.partial(answer, user, session_id, question, value))
                 if step is None:  # recorded by a delivery we never heard back from
-                    step = deliver(lambda u: service.resume(user, update_id=u))
+                    step = deliver(lambda u: service.resume(user=user, update_id=u))
                     continue
                 with lock:
                     acknowledged.setdefault(user_id, {})[question] = value

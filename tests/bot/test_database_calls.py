@@ -15,7 +15,7 @@ from backend.services.questionnaires import import_definition
 from backend.services.quiz import QuizService
 from backend.storage.engine import session_scope
 from bot.application import close_database_executor, database_executor
-from bot.handlers import BotContext
+from bot.context import BotData
 from bot.sandbox import SandboxClient, SandboxConfig
 from bot.simulator import ScriptedRespondent
 from tests.bot.conftest import running_bot
@@ -64,7 +64,7 @@ async def test_answers_run_on_the_bots_database_threads_with_the_update_in_the_l
                 for i, u in enumerate(users)
             )
         )
-        context: BotContext = application.bot_data["psychograph"]
+        context: BotData = application.bot_data
     assert all("Your profile" in t.result for t in transcripts)
     assert seen
     assert {name.split("_")[0] for name, _ in seen} == {"psychograph-db"}
@@ -83,7 +83,7 @@ async def test_closing_the_database_threads_lets_a_running_call_finish(engine: E
     application: Application = build_application(
         Settings(database_url="sqlite://"), QuizService(engine), rate_limit=False
     )
-    context: BotContext = application.bot_data["psychograph"]
+    context: BotData = application.bot_data
     started, release = threading.Event(), threading.Event()
 
     def slow_call() -> str:

@@ -27,6 +27,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from backend.questionnaire import load_definition
+from backend.quiz import QuestionAction
 from backend.services.questionnaires import import_definition
 from backend.services.quiz import ChatUser, QuizService
 from backend.storage.engine import session_scope
@@ -124,7 +125,13 @@ async def crash_after_storing_the_first_answer(
     assert await settled_state(engine, user.id, ("first", "first", {})) == ("first", "first", {})
     session_id = state(engine, user.id)[0]
 
-    QuizService(engine).press(ChatUser(user.id, user.id, "Ana"), session_id, 0, "answer", "4")
+    QuizService(engine).press(
+        user=ChatUser(user.id, user.id, "Ana"),
+        session_id=session_id,
+        question_index=0,
+        action=QuestionAction.ANSWER,
+        raw="4",
+    )
 
     assert state(engine, user.id)[1:] == ("second", "first", {"first": 4})
     assert sent.update_id is not None

@@ -18,6 +18,7 @@ from sqlmodel import select
 
 from backend.api.app import create_app
 from backend.questionnaire import load_definition_file
+from backend.quiz import QuestionAction
 from backend.services.questionnaires import import_definition
 from backend.services.quiz import (
     ChatUser,
@@ -52,29 +53,36 @@ def count(engine: Engine, table: Any) -> int:
 
 def answer_some(service: QuizService) -> None:
     """Alice opens the quiz (update 100), begins (101) and answers one question (102)."""
-    step = service.start(ALICE, key="values-attitudes", update_id=100)
+    step = service.start(user=ALICE, key="values-attitudes", update_id=100)
     if step.kind == "intro":
-        step = service.begin(ALICE, step.session_id, update_id=101)
+        step = service.begin(user=ALICE, session_id=step.session_id, update_id=101)
     assert step.question is not None
     index = list(step.definition.questions()).index(step.question.id)
-    service.press(ALICE, step.session_id, index, "answer", "3", update_id=102)
+    service.press(
+        user=ALICE,
+        session_id=step.session_id,
+        question_index=index,
+        action=QuestionAction.ANSWER,
+        raw="3",
+        update_id=102,
+    )
 
 
 def erase(service: QuizService, update_id: int = 103) -> None:
-    assert service.delete_me(ALICE, update_id=update_id)
+    assert service.delete_me(user=ALICE, update_id=update_id)
 
 
 def replays(service: QuizService) -> list[Callable[[], object]]:
     """Every kind of update Alice sent before she erased her data, delivered again."""
     return [
-        lambda: service.start(ALICE, key="values-attitudes", update_id=100),
-        lambda: service.answer_text(ALICE, "4", update_id=102),
-        lambda: service.resume(ALICE, update_id=101),
-        lambda: service.privacy(ALICE, update_id=99),
-        lambda: service.set_opt_out(ALICE, True, update_id=98),
-        lambda: service.touch(ALICE, update_id=103),
-        lambda: service.cancel(ALICE, update_id=97),
-        lambda: service.restart(ALICE, update_id=96),
+        lambda: service.start(user=ALICE, key="values-attitudes", update_id=100),
+        lambda: service.answer_text(user=ALICE, text="4", update_id=102),
+        lambda: service.resume(user=ALICE, update_id=101),
+        lambda: service.privacy(user=ALICE, update_id=99),
+        lambda: service.set_opt_out(user=ALICE, opted_out=True, update_id=98),
+        lambda: service.touch(user=ALICE, update_id=103),
+        lambda: service.cancel(user=ALICE, update_id=97),
+        lambda: service.restart(user=ALICE, update_id=96),
     ]
 
 
@@ -113,24 +121,24 @@ def test_a_newer_update_brings_the_person_back(engine: Engine, service: QuizServ
     answer_some(service)
     erase(service)
 
-    step = service.start(ALICE, key="values-attitudes", update_id=104)
+    step = service.start(user=ALICE, key="values-attitudes", update_id=104)
 
     assert step.kind in {"intro", "question"}
     assert count(engine, Respondent) == 1
     assert count(engine, Erasure) == 0  # nothing kept once they are back
     # their old updates are still old: the new row's own marker refuses them
     with pytest.raises(Duplicate):
-        service.answer_text(ALICE, "4", update_id=102)
+        service.answer_text(user=ALICE, text="4", update_id=102)
 
 
 def test_erasing_twice_says_erased_both_times(engine: Engine, service: QuizService) -> None:
     answer_some(service)
     erase(service, 103)
-    assert service.delete_me(ALICE, update_id=103)  # the same press, redelivered
-    assert service.delete_me(ALICE, update_id=104)  # pressed again
+    assert service.delete_me(user=ALICE, update_id=103)  # the same press, redelivered
+    assert service.delete_me(user=ALICE, update_id=104)  # pressed again
     assert count(engine, Respondent) == 0
     stranger = ChatUser(user_id=1, chat_id=1)
-    assert not service.delete_me(stranger, update_id=105)
+    assert not service.delete_me(user=stranger, update_id=105)
 
 
 def test_after_a_week_ids_are_not_compared(engine: Engine, service: QuizService) -> None:
@@ -141,7 +149,7 @@ def test_after_a_week_ids_are_not_compared(engine: Engine, service: QuizService)
     with session_scope(engine) as session:
         session.exec(update(Erasure).values(erased_at=utcnow() - timedelta(days=8)))  # type: ignore[call-overload]
 
-    service.start(ALICE, key="values-attitudes", update_id=5)
+    service.start(user=ALICE, key="values-attitudes", update_id=5)
 
     assert count(engine, Respondent) == 1
 
@@ -154,8 +162,8 @@ def test_old_tombstones_are_pruned_at_the_next_erasure(
     with session_scope(engine) as session:
         session.exec(update(Erasure).values(erased_at=utcnow() - timedelta(days=8)))  # type: ignore[call-overload]
     bob = ChatUser(user_id=77, chat_id=77, first_name="Bob")
-    service.start(bob, key="values-attitudes", update_id=200)
-    assert service.delete_me(bob, update_id=201)
+    service.start(user=bob, key="values-attitudes", update_id=200)
+    assert service.delete_me(user=bob, update_id=201)
     with session_scope(engine) as session:
         hashes = {row.user_hash for row in session.exec(select(Erasure)).all()}
     assert hashes == {erasure_hash(KEY, bob.user_id)}
@@ -187,7 +195,7 @@ async def test_an_erasure_through_the_api_keeps_a_tombstone_too(
 
     assert response.status == 200
     with pytest.raises(Duplicate):
-        service.answer_text(ALICE, "4", update_id=102)
+        service.answer_text(user=ALICE, text="4", update_id=102)
     assert count(engine, Respondent) == 0
 
 

@@ -151,13 +151,16 @@ def test_a_new_completion_is_assigned_to_the_nearest_segment_at_once(engine: Eng
     service = QuizService(engine, assign_segment=segment_assigner(engine))
     user = ChatUser(user_id=10_000_001, chat_id=10_000_001, first_name="Ada")
 
-    step = service.start(user, key="lifestyle")
+    step = service.start(user=user, key="lifestyle")
     if step.kind == "intro":
-        step = service.begin(user, step.session_id)
+        step = service.begin(user=user, session_id=step.session_id)
     while step.kind == "question":
         assert step.question is not None
         step = service.answer(
-            user, step.session_id, step.question.id, answer_like(PROFILES[0], step.question.id)
+            user=user,
+            session_id=step.session_id,
+            question_id=step.question.id,
+            value=answer_like(PROFILES[0], step.question.id),
         )
 
     assert step.kind == "result"
@@ -195,10 +198,12 @@ def test_no_segment_before_the_first_run(sqlite_engine: Engine) -> None:
     import_lifestyle(sqlite_engine)
     service = QuizService(sqlite_engine, assign_segment=segment_assigner(sqlite_engine))
     user = ChatUser(user_id=42, chat_id=42)
-    step = service.start(user, key="lifestyle")
+    step = service.start(user=user, key="lifestyle")
     while step.kind == "question":
         assert step.question is not None
-        step = service.answer(user, step.session_id, step.question.id, 3)
+        step = service.answer(
+            user=user, session_id=step.session_id, question_id=step.question.id, value=3
+        )
     assert step.kind == "result"
     assert step.segment is None
 

@@ -37,10 +37,12 @@ dimensions:
 
 def _answer(service: QuizService, user_id: int, values: list[int]) -> None:
     user = ChatUser(user_id=user_id, chat_id=user_id)
-    step = service.start(user, key="kept")
+    step = service.start(user=user, key="kept")
     for value in values:
         assert step.question is not None
-        step = service.answer(user, step.session_id, step.question.id, value)
+        step = service.answer(
+            user=user, session_id=step.session_id, question_id=step.question.id, value=value
+        )
 
 
 def _state(engine: Engine, version_id: int) -> tuple[list[tuple[object, ...]], object]:

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 from backend.questionnaire import load_definition
+from backend.quiz import QuestionAction
 from backend.services.questionnaires import import_definition
 from backend.services.quiz import ChatUser, QuizService
 from backend.storage import counters
@@ -66,9 +67,9 @@ def _kept(engine: Engine, version_id: int) -> dict[str, dict[tuple[str, str], in
 
 
 def _take(service: QuizService, user: ChatUser, rng: random.Random, *, finish: bool) -> None:
-    step = service.start(user, key="counted")
+    step = service.start(user=user, key="counted")
     if step.kind == "intro":
-        step = service.begin(user, step.session_id)
+        step = service.begin(user=user, session_id=step.session_id)
     answered = 0
     while step.kind == "question" and (finish or answered < 2):
         assert step.question is not None
@@ -79,7 +80,7 @@ def _take(service: QuizService, user: ChatUser, rng: random.Random, *, finish: b
             value = f"free text {rng.random()}"
         else:
             value = rng.randint(1, 5)
-        step = service.answer(user, step.session_id, qid, value)
+        step = service.answer(user=user, session_id=step.session_id, question_id=qid, value=value)
         answered += 1
 
 
@@ -91,17 +92,21 @@ def test_counts_follow_answers_back_completion_cancel_and_erasure(engine: Engine
         _take(service, user, rng, finish=i % 3 != 0)
     # Back and a changed answer: the old value leaves the counts.
     waiting = users[0]
-    step = service.resume(waiting)
+    step = service.resume(user=waiting)
     assert step is not None
     assert step.question is not None
-    step = service.press(waiting, step.session_id, 2, "back")
+    step = service.press(
+        user=waiting, session_id=step.session_id, question_index=2, action=QuestionAction.BACK
+    )
     assert step.question is not None
-    service.answer(waiting, step.session_id, step.question.id, ["gaming"])
-    service.cancel(users[3])
+    service.answer(
+        user=waiting, session_id=step.session_id, question_id=step.question.id, value=["gaming"]
+    )
+    service.cancel(user=users[3])
     counters.fold(engine)
-    service.restart(users[6])
-    assert service.delete_me(users[1])
-    assert service.delete_me(users[3])
+    service.restart(user=users[6])
+    assert service.delete_me(user=users[1])
+    assert service.delete_me(user=users[3])
 
     kept = _kept(engine, version_id)
 

@@ -1,0 +1,65 @@
+"""The end of a quiz: keep the answers on the respondent's path, score them, assign a segment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import delete, func
+from sqlmodel import Session, col, select
+
+from backend.questionnaire.schema import QuestionnaireDefinition
+from backend.quiz import QuizNavigator, SegmentInfo, Step, StepKind, profile
+from backend.services.responses import record_scores
+from backend.storage.models import Answer, QuizSession, Respondent, SessionScore, SessionStatus
+from backend.storage.types import utcnow
+
+#: Called when a session completes, inside its transaction: returns the segment, if any.
+SegmentAssigner = Callable[[Session, SessionScore], SegmentInfo | None]
+
+
+def complete(
+    *,
+    session: Session,
+    quiz: QuizSession,
+    definition: QuestionnaireDefinition,
+    navigator: QuizNavigator,
+    answers: dict[str, Any],
+    assign_segment: SegmentAssigner | None,
+) -> Step:
+    """Complete the session: drop answers off the final path, store the scores, and return
+    the result step (with the segment ``assign_segment`` gives, if any)."""
+    assert quiz.id is not None
+    kept = navigator.kept_answers(answers)
+    dropped = [q for q in answers if q not in kept]
+    if dropped:
+        session.exec(
+            delete(Answer).where(
+                col(Answer.session_id) == quiz.id, col(Answer.question_id).in_(dropped)
+            )
+        )
+    quiz.status = SessionStatus.COMPLETED
+    quiz.cursor = None
+    quiz.completed_at = utcnow()
+    quiz.updated_at = utcnow()
+    session.add(quiz)
+    score = record_scores(quiz, session=session, answers=kept)
+    segment = assign_segment(session, score) if assign_segment is not None else None
+    respondent = session.get(Respondent, quiz.respondent_id)
+    completed = session.exec(
+        select(func.count())
+        .select_from(QuizSession)
+        .where(
+            QuizSession.respondent_id == quiz.respondent_id,
+            QuizSession.status == SessionStatus.COMPLETED,
+        )
+    ).one()
+    return Step(
+        kind=StepKind.RESULT,
+        session_id=quiz.id,
+        definition=definition,
+        language=quiz.language,
+        profile=profile(definition, score.scores_100, quiz.language),
+        segment=segment,
+        ask_timezone=completed == 1 and respondent is not None and not respondent.timezone,
+    )

@@ -1,0 +1,399 @@
+"""Quiz service: every chat action is one call here, in one database transaction.
+
+Conversation state lives in the database (the session's cursor, answers and draft), so
+any worker can process any update and a restart loses nothing that was acknowledged.
+
+The shape of a call: :class:`QuizService`'s methods take keyword-only arguments and own
+their transaction (one ``session_scope`` each), because the bot runs each on a database
+thread as one unit of work; the functions they compose (``respondents``, ``sessions``,
+``completion``) take the session passed in, ``*, session``.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from backend.caches import BoundedCache
+from backend.followups import Click, record_click
+from backend.questionnaire.schema import Question, QuestionnaireDefinition
+from backend.quiz import AnswerInvalid, QuestionAction, Step, check_value, parse_typed
+from backend.services.quiz import sessions
+from backend.services.quiz.completion import SegmentAssigner
+from backend.services.quiz.listings import Listing, open_questionnaire, open_questionnaires
+from backend.services.quiz.respondents import (
+    UNKEYED_ERASURES,
+    ChatUser,
+    PrivacyReport,
+    QuizError,
+    StaleAction,
+    erase_respondent,
+    find_respondent,
+    privacy_report,
+    recently_erased,
+    respondent_for,
+)
+from backend.services.responses import answers_of
+from backend.storage.engine import session_scope, writer_lock
+from backend.storage.models import (
+    QuestionnaireVersion,
+    QuizSession,
+    Respondent,
+    SessionStatus,
+)
+from backend.storage.types import utcnow
+
+WELCOME_BACK = "Welcome back! Here is where you left off."
+WHERE_YOU_ARE = "Here is where you are in the quiz:"
+
+
+class QuizService:
+    """The respondent-facing operations; each public method is one transaction."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        assign_segment: SegmentAssigner | None = None,
+        erasure_key: bytes = UNKEYED_ERASURES,
+    ) -> None:
+        self.engine = engine
+        self.assign_segment = assign_segment
+        #: Key of the erasure tombstones' hashes (``Settings.erasure_key``).
+        self.erasure_key = erasure_key
+        self._definitions: sessions.Definitions = BoundedCache("quiz.definitions", maxsize=256)
+
+    def _respondent(self, session: Session, user: ChatUser, update_id: int | None) -> Respondent:
+        return respondent_for(
+            session=session, user=user, update_id=update_id, erasure_key=self.erasure_key
+        )
+
+    def _step(self, session: Session, quiz: QuizSession) -> Step:
+        return sessions.step_of(session=session, quiz=quiz, definitions=self._definitions)
+
+    def _definition(self, session: Session, quiz: QuizSession) -> QuestionnaireDefinition:
+        return sessions.definition_for(session=session, quiz=quiz, definitions=self._definitions)
+
+    def _record(
+        self,
+        session: Session,
+        quiz: QuizSession,
+        definition: QuestionnaireDefinition,
+        question: Question,
+        value: Any,
+    ) -> Step:
+        return sessions.record(
+            session=session,
+            quiz=quiz,
+            definition=definition,
+            question=question,
+            value=value,
+            definitions=self._definitions,
+            assign_segment=self.assign_segment,
+        )
+
+    # -- listing and starting -----------------------------------------------------------
+
+    def active_questionnaires(self) -> list[Listing]:
+        """The open questionnaires, by key."""
+        with session_scope(self.engine) as session:
+            return open_questionnaires(session=session)
+
+    def start(
+        self,
+        *,
+        user: ChatUser,
+        key: str | None = None,
+        questionnaire_id: int | None = None,
+        update_id: int | None = None,
+        restart: bool = False,
+    ) -> Step:
+        """Open a questionnaire: resume its unfinished session, or begin a new one."""
+        with session_scope(self.engine) as session:
+            respondent = self._respondent(session, user, update_id)
+            respondent.opted_out = False
+            questionnaire = open_questionnaire(
+                session=session, key=key, questionnaire_id=questionnaire_id
+            )
+            active = sessions.active_session(
+                session=session, respondent_id=respondent.id, questionnaire_id=questionnaire.id
+            )
+            if active is not None and not restart:
+                active.updated_at = utcnow()
+                session.add(active)
+                step = self._step(session, active)
+                step.notice = WELCOME_BACK
+                return step
+            if active is not None:
+                active.status = SessionStatus.CANCELLED
+                session.add(active)
+            assert respondent.id is not None
+            quiz = sessions.new_session(
+                session=session,
+                respondent_id=respondent.id,
+                questionnaire=questionnaire,
+                user=user,
+                definitions=self._definitions,
+            )
+            return self._step(session, quiz)
+
+    # -- the current session ------------------------------------------------------------
+
+    def resume(self, *, user: ChatUser, update_id: int | None = None) -> Step | None:
+        """Return the step of the most recent unfinished quiz, or None when there is none."""
+        with session_scope(self.engine) as session:
+            respondent = self._respondent(session, user, update_id)
+            quiz = sessions.latest_active(session=session, respondent_id=respondent.id)
+            if quiz is None:
+                return None
+            step = self._step(session, quiz)
+            step.notice = WELCOME_BACK
+            return step
+
+    def restart(self, *, user: ChatUser, update_id: int | None = None) -> Step | None:
+        """Start the most recent quiz over (earlier answers of it are set aside)."""
+        with session_scope(self.engine) as session:
+            respondent = self._respondent(session, user, update_id)
+            quiz = sessions.restart_target(session=session, respondent_id=respondent.id)
+            if quiz is None:
+                return None
+            version = session.get(QuestionnaireVersion, quiz.version_id)
+            assert version is not None
+            questionnaire_id = version.questionnaire_id
+        return self.start(user=user, questionnaire_id=questionnaire_id, restart=True)
+
+    def cancel(self, *, user: ChatUser, update_id: int | None = None) -> int:
+        """Cancel every unfinished quiz; return how many there were."""
+        with session_scope(self.engine) as session:
+            respondent = self._respondent(session, user, update_id)
+            active = session.exec(
+                select(QuizSession).where(
+                    QuizSession.respondent_id == respondent.id,
+                    QuizSession.status == SessionStatus.ACTIVE,
+                )
+            ).all()
+            for quiz in active:
+                quiz.status = SessionStatus.CANCELLED
+                session.add(quiz)
+            return len(active)
+
+    def begin(self, *, user: ChatUser, session_id: int, update_id: int | None = None) -> Step:
+        """Leave the intro/consent message and show the first question."""
+        with session_scope(self.engine) as session:
+            respondent = self._respondent(session, user, update_id)
+            quiz = sessions.own_session(
+                session=session, respondent_id=respondent.id, session_id=session_id
+            )
+            if quiz.cursor is not None:
+                raise StaleAction("You have already begun this quiz.")
+            definition = self._definition(session, quiz)
+            answers = answers_of(session_id, session=session)
+            sessions.enter_first(quiz=quiz, definition=definition, answers=answers)
+            sessions.touch(session=session, quiz=quiz)
+            return self._step(session, quiz)
+
+    def answer(
+        self,
+        *,
+        user: ChatUser,
+        session_id: int,
+        question_id: str,
+        value: Any,
+        update_id: int | None = None,
+    ) -> Step:
+        """Record an answer to the current question and move on.
+
+        Raises
+        ------
+        StaleAction
+            The question is not the current one, or the quiz is over.
+        AnswerInvalid
+            The value does not fit the question (nothing is stored).
+        """
+        with session_scope(self.engine) as session:
+            respondent = self._respondent(session, user, update_id)
+            quiz = sessions.own_session(
+                session=session, respondent_id=respondent.id, session_id=session_id
+            )
+            definition = self._definition(session, quiz)
+            question = sessions.current_question(
+                quiz=quiz, definition=definition, question_id=question_id
+            )
+            value = check_value(question, value)
+            return self._record(session, quiz, definition, question, value)
+
+    def answer_text(
+        self, *, user: ChatUser, text: str, update_id: int | None = None
+    ) -> Step | None:
+        """Take a typed message as the answer to the current question of the latest quiz.
+
+        Returns None when no quiz is waiting for an answer.
+        """
+        with session_scope(self.engine) as session:
+            respondent = self._respondent(session, user, update_id)
+            quiz = sessions.latest_active(session=session, respondent_id=respondent.id)
+            if quiz is None:
+                return None
+            if sessions.undelivered(quiz):
+                # Their current question never reached them (a crash after storing the
+                # previous answer): this text cannot be its answer. Show it again.
+                step = self._step(session, quiz)
+                step.notice = WHERE_YOU_ARE
+                return step
+            definition = self._definition(session, quiz)
+            if quiz.cursor is None:
+                raise AnswerInvalid("Press “Begin” above to start the quiz.")
+            question = definition.questions()[quiz.cursor]
+            value = parse_typed(question, text)
+            return self._record(session, quiz, definition, question, value)
+
+    def press(
+        self,
+        *,
+        user: ChatUser,
+        session_id: int,
+        question_index: int,
+        action: QuestionAction,
+        raw: str = "",
+        update_id: int | None = None,
+    ) -> Step:
+        """Handle a quiz button in one transaction.
+
+        ``question_index`` is the question's position in the definition and ``raw`` the
+        button's value: a Likert point, an option's position, or ``yes``/``no``.
+        """
+        with session_scope(self.engine) as session:
+            respondent = self._respondent(session, user, update_id)
+            quiz = sessions.own_session(
+                session=session, respondent_id=respondent.id, session_id=session_id
+            )
+            definition = self._definition(session, quiz)
+            questions = list(definition.questions().values())
+            if not 0 <= question_index < len(questions):
+                raise StaleAction("That question is not part of this quiz.")
+            question = sessions.current_question(
+                quiz=quiz, definition=definition, question_id=questions[question_index].id
+            )
+            match action:
+                case QuestionAction.ANSWER:
+                    value = check_value(question, sessions.decode_button(question, raw))
+                    return self._record(session, quiz, definition, question, value)
+                case QuestionAction.TOGGLE:
+                    return sessions.toggle(
+                        session=session,
+                        quiz=quiz,
+                        question=question,
+                        option_id=sessions.decode_option(question, raw),
+                        definitions=self._definitions,
+                    )
+                case QuestionAction.DONE:
+                    value = check_value(question, list(quiz.draft or []))
+                    return self._record(session, quiz, definition, question, value)
+                case QuestionAction.SKIP:
+                    if question.required:
+                        raise AnswerInvalid("This question needs an answer.")
+                    return self._record(session, quiz, definition, question, None)
+                case QuestionAction.BACK:
+                    return sessions.back(
+                        session=session,
+                        quiz=quiz,
+                        definition=definition,
+                        question=question,
+                        definitions=self._definitions,
+                    )
+            raise StaleAction("This button is not valid.")
+
+    # -- delivery -------------------------------------------------------------------------
+
+    def mark_shown(self, *, session_id: int, marker: str) -> None:
+        """Record that the step ``marker`` (see :attr:`Step.marker`) reached the respondent."""
+        # Core, not a Session: this runs once per message sent and is a single statement.
+        lock = writer_lock(self.engine)
+        with lock if lock is not None else nullcontext(), self.engine.begin() as connection:
+            sessions.mark_shown(connection=connection, session_id=session_id, marker=marker)
+
+    def undelivered_step(self, *, user: ChatUser) -> Step | None:
+        """The current step of the respondent's latest quiz if it never reached them (the
+        service stopped between storing an answer and sending what follows), else None.
+
+        Reads only: a stranger or an erased person is not created by asking.
+        """
+        with session_scope(self.engine) as session:
+            respondent = find_respondent(session=session, user_id=user.user_id)
+            if respondent is None:
+                return None
+            quiz = sessions.latest_active(session=session, respondent_id=respondent.id)
+            if quiz is None or not sessions.undelivered(quiz):
+                return None
+            step = self._step(session, quiz)
+            step.notice = WHERE_YOU_ARE
+            return step
+
+    # -- the respondent -------------------------------------------------------------------
+
+    def privacy(self, *, user: ChatUser, update_id: int | None = None) -> PrivacyReport:
+        """Describe what is stored about the respondent."""
+        with session_scope(self.engine) as session:
+            respondent = self._respondent(session, user, update_id)
+            return privacy_report(session=session, respondent=respondent)
+
+    def delete_me(self, *, user: ChatUser, update_id: int | None = None) -> bool:
+        """Erase the respondent and everything stored about them; False if nothing was.
+
+        Pressing "erase" again, or the same press delivered twice, answers True while the
+        erasure is recent: the person is told again that their data is gone.
+        """
+        with session_scope(self.engine) as session:
+            respondent = find_respondent(session=session, user_id=user.user_id)
+            if respondent is None:
+                return recently_erased(session=session, user_id=user.user_id, key=self.erasure_key)
+            erase_respondent(
+                session=session, respondent=respondent, key=self.erasure_key, update_id=update_id
+            )
+            return True
+
+    def set_opt_out(
+        self, *, user: ChatUser, opted_out: bool, update_id: int | None = None
+    ) -> None:
+        """Turn follow-up messages off (True) or on again."""
+        with session_scope(self.engine) as session:
+            respondent = self._respondent(session, user, update_id)
+            respondent.opted_out = opted_out
+            session.add(respondent)
+
+    def set_timezone(
+        self, *, user: ChatUser, zone: str | None, update_id: int | None = None
+    ) -> None:
+        """Store the time zone the respondent chose (None forgets it); quiet hours use it."""
+        if zone is not None:
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise QuizError(
+                    f"{zone!r} is not a time zone I know; write it like Europe/Berlin."
+                ) from None
+        with session_scope(self.engine) as session:
+            respondent = self._respondent(session, user, update_id)
+            respondent.timezone = zone
+            respondent.updated_at = utcnow()
+            session.add(respondent)
+
+    def timezone(self, *, user: ChatUser) -> str | None:
+        """Return the time zone the respondent chose, if any."""
+        with session_scope(self.engine) as session:
+            respondent = find_respondent(session=session, user_id=user.user_id)
+            return respondent.timezone if respondent is not None else None
+
+    def record_click(self, *, data: str) -> Click | None:
+        """Record a press on a follow-up's button (``data``); None when it is not one."""
+        with session_scope(self.engine) as session:
+            return record_click(session, data)
+
+    def touch(self, *, user: ChatUser, update_id: int | None = None) -> None:
+        """Record that an update was seen (so its redelivery is ignored)."""
+        with session_scope(self.engine) as session:
+            self._respondent(session, user, update_id)

@@ -1,0 +1,372 @@
+"""The answer path: a respondent's quiz session, its cursor, answers and draft, and its steps.
+
+Performance-critical: an answer is one transaction of a fixed, small number of statements
+(``tests/services/test_quiz_statements.py`` counts them); a change here must not add one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, insert, update
+from sqlmodel import Session, col, select
+
+from backend.caches import BoundedCache
+from backend.questionnaire.schema import (
+    ChoiceQuestionBase,
+    MultipleChoiceQuestion,
+    Question,
+    QuestionnaireDefinition,
+    YesNoQuestion,
+)
+from backend.quiz import AnswerInvalid, QuizNavigator, Step, StepKind, seed_for
+from backend.services.questionnaires import definition_of
+from backend.services.quiz.completion import SegmentAssigner, complete
+from backend.services.quiz.respondents import ChatUser, StaleAction
+from backend.services.responses import answers_of
+from backend.storage.models import (
+    Answer,
+    Questionnaire,
+    QuestionnaireVersion,
+    QuizSession,
+    SessionStatus,
+)
+from backend.storage.types import utcnow
+
+#: Parsed definitions keyed by ``(version id,)``: versions are immutable, and one cache
+#: serves one database (each QuizService has its own), so nothing ever invalidates it.
+Definitions = BoundedCache[QuestionnaireDefinition]
+
+# Statements of the answer path, built once: building one costs more than running it.
+_INSERT_ANSWER = insert(Answer)
+_UPDATE_ANSWER = update(Answer).where(
+    col(Answer.session_id) == bindparam("b_session_id"),
+    col(Answer.question_id) == bindparam("b_question_id"),
+)
+
+#: Record that a step reached the respondent, unless the session moved on meanwhile.
+_MARK_SHOWN = (
+    update(QuizSession)
+    .where(
+        col(QuizSession.id) == bindparam("b_session_id"),
+        col(QuizSession.status) == SessionStatus.ACTIVE,
+        func.coalesce(col(QuizSession.cursor), "") == bindparam("b_shown"),
+    )
+    .values(shown=bindparam("b_shown"))
+)
+
+
+def latest_active(*, session: Session, respondent_id: int | None) -> QuizSession | None:
+    """The respondent's most recently used unfinished session."""
+    return session.exec(
+        select(QuizSession)
+        .where(
+            QuizSession.respondent_id == respondent_id,
+            QuizSession.status == SessionStatus.ACTIVE,
+        )
+        .order_by(col(QuizSession.updated_at).desc(), col(QuizSession.id).desc())
+    ).first()
+
+
+def active_session(
+    *, session: Session, respondent_id: int | None, questionnaire_id: int | None
+) -> QuizSession | None:
+    """The respondent's unfinished session of this questionnaire (any version), if any."""
+    return session.exec(
+        select(QuizSession)
+        .join(QuestionnaireVersion)
+        .where(
+            QuizSession.respondent_id == respondent_id,
+            QuizSession.status == SessionStatus.ACTIVE,
+            QuestionnaireVersion.questionnaire_id == questionnaire_id,
+        )
+    ).first()
+
+
+def new_session(
+    *,
+    session: Session,
+    respondent_id: int,
+    questionnaire: Questionnaire,
+    user: ChatUser,
+    definitions: Definitions,
+) -> QuizSession:
+    """Begin a session of the questionnaire's current version, at its intro (or its first
+    question when it has none), in the respondent's language when the quiz speaks it."""
+    version = session.get(QuestionnaireVersion, questionnaire.current_version_id)
+    assert version is not None
+    assert version.id is not None
+    attempts = session.exec(
+        select(func.count())
+        .select_from(QuizSession)
+        .join(QuestionnaireVersion)
+        .where(
+            QuizSession.respondent_id == respondent_id,
+            QuestionnaireVersion.questionnaire_id == questionnaire.id,
+        )
+    ).one()
+    definition = definition_of(version)
+    definitions.put((version.id,), definition)
+    quiz = QuizSession(
+        respondent_id=respondent_id,
+        version_id=version.id,
+        language=_language(definition, user),
+        seed=seed_for(respondent_id, questionnaire.key, attempts),
+    )
+    session.add(quiz)
+    session.flush()
+    if definition.intro is None:
+        enter_first(quiz=quiz, definition=definition, answers={})
+    return quiz
+
+
+def _language(definition: QuestionnaireDefinition, user: ChatUser) -> str:
+    code = (user.language_code or "").lower()
+    for candidate in (code, code.split("-", 1)[0]):
+        if candidate in definition.languages:
+            return candidate
+    return definition.fallback_language
+
+
+def restart_target(*, session: Session, respondent_id: int | None) -> QuizSession | None:
+    """The session /restart starts over: the latest unfinished one, else the latest one."""
+    quiz = latest_active(session=session, respondent_id=respondent_id)
+    if quiz is not None:
+        return quiz
+    return session.exec(
+        select(QuizSession)
+        .where(QuizSession.respondent_id == respondent_id)
+        .order_by(col(QuizSession.id).desc())
+    ).first()
+
+
+def own_session(*, session: Session, respondent_id: int | None, session_id: int) -> QuizSession:
+    """Lock and return the respondent's active session ``session_id``."""
+    quiz = session.get(QuizSession, session_id, with_for_update=True)
+    if quiz is None or quiz.respondent_id != respondent_id:
+        raise StaleAction("That quiz is no longer available.")
+    if quiz.status == SessionStatus.COMPLETED:
+        raise StaleAction("You have already finished this quiz.")
+    if quiz.status == SessionStatus.CANCELLED:
+        raise StaleAction("That quiz was restarted or cancelled.")
+    return quiz
+
+
+def definition_for(
+    *, session: Session, quiz: QuizSession, definitions: Definitions
+) -> QuestionnaireDefinition:
+    """The session's definition; cached, so an answer does not load and parse its JSON."""
+    found = definitions.get((quiz.version_id,))
+    if found is None:
+        version = session.get(QuestionnaireVersion, quiz.version_id)
+        assert version is not None
+        found = definition_of(version)
+        definitions.put((quiz.version_id,), found)
+    return found
+
+
+def enter_first(
+    *, quiz: QuizSession, definition: QuestionnaireDefinition, answers: dict[str, Any]
+) -> None:
+    """Move the cursor from the intro to the first question."""
+    quiz.cursor = QuizNavigator(definition, quiz.seed).first(answers)
+
+
+def current_question(
+    *, quiz: QuizSession, definition: QuestionnaireDefinition, question_id: str
+) -> Question:
+    """The question ``question_id`` if it is the one being asked, else :class:`StaleAction`."""
+    if quiz.cursor is None:
+        raise StaleAction("Press “Begin” to start the quiz first.")
+    if quiz.cursor != question_id:
+        raise StaleAction("That question is already answered; see the latest message.")
+    return definition.questions()[question_id]
+
+
+def touch(*, session: Session, quiz: QuizSession) -> None:
+    """Mark the session as used now."""
+    # No flush: the commit writes it, and queries autoflush before they read.
+    quiz.updated_at = utcnow()
+    session.add(quiz)
+
+
+def mark_shown(*, connection: Connection, session_id: int, marker: str) -> None:
+    """Record that the step ``marker`` (see :attr:`Step.marker`) reached the respondent."""
+    connection.execute(_MARK_SHOWN, {"b_session_id": session_id, "b_shown": marker})
+
+
+def undelivered(quiz: QuizSession) -> bool:
+    """Whether the session's current step never reached the respondent."""
+    return quiz.shown is None or quiz.shown != (quiz.cursor or "")
+
+
+def record(
+    *,
+    session: Session,
+    quiz: QuizSession,
+    definition: QuestionnaireDefinition,
+    question: Question,
+    value: Any,
+    definitions: Definitions,
+    assign_segment: SegmentAssigner | None,
+) -> Step:
+    """Store an answer (None for a skip), move the cursor on, and return what follows."""
+    assert quiz.id is not None
+    # The hot path: plain rows and one prepared statement, no ORM objects.
+    answers = answers_of(quiz.id, session=session)
+    if question.id in answers:
+        session.execute(
+            _UPDATE_ANSWER,
+            {
+                "b_session_id": quiz.id,
+                "b_question_id": question.id,
+                "value": value,
+                "answered_at": utcnow(),
+            },
+        )
+    else:
+        session.execute(
+            _INSERT_ANSWER,
+            {"session_id": quiz.id, "question_id": question.id, "value": value},
+        )
+    answers[question.id] = value
+    navigator = QuizNavigator(definition, quiz.seed)
+    following = navigator.next_after(question.id, answers)
+    # An answer changed after "Back" may put the respondent on a path they already
+    # answered further along: continue at the first question still unanswered.
+    while following is not None and following in answers:
+        following = navigator.next_after(following, answers)
+    quiz.draft = None
+    if following is None:
+        step = complete(
+            session=session,
+            quiz=quiz,
+            definition=definition,
+            navigator=navigator,
+            answers=answers,
+            assign_segment=assign_segment,
+        )
+    else:
+        quiz.cursor = following
+        stored_next = answers.get(following)
+        if isinstance(stored_next, list):
+            quiz.draft = list(stored_next)
+        touch(session=session, quiz=quiz)
+        step = step_of(session=session, quiz=quiz, definitions=definitions, answers=answers)
+    step.answered_question, step.answered_value = question.id, value
+    return step
+
+
+def toggle(
+    *,
+    session: Session,
+    quiz: QuizSession,
+    question: Question,
+    option_id: str,
+    definitions: Definitions,
+) -> Step:
+    """Tick or untick an option of a multiple-choice question (kept in the draft)."""
+    if not isinstance(question, MultipleChoiceQuestion):
+        raise StaleAction("That button does not belong to this question.")
+    if option_id not in {o.id for o in question.options}:
+        raise StaleAction("That option is not part of this question.")
+    ticked = list(quiz.draft or [])
+    if option_id in ticked:
+        ticked.remove(option_id)
+    else:
+        top = question.max_selected or len(question.options)
+        if len(ticked) >= top:
+            raise AnswerInvalid(f"You can choose at most {top}. Untick one to choose another.")
+        ticked.append(option_id)
+    quiz.draft = ticked
+    touch(session=session, quiz=quiz)
+    return step_of(session=session, quiz=quiz, definitions=definitions)
+
+
+def back(
+    *,
+    session: Session,
+    quiz: QuizSession,
+    definition: QuestionnaireDefinition,
+    question: Question,
+    definitions: Definitions,
+) -> Step:
+    """Move the cursor to the question before ``question`` on the respondent's path."""
+    assert quiz.id is not None
+    navigator = QuizNavigator(definition, quiz.seed)
+    answers = answers_of(quiz.id, session=session)
+    previous = navigator.previous(question.id, answers)
+    if previous is None:
+        raise StaleAction("This is the first question.")
+    quiz.cursor = previous
+    stored = answers.get(previous)
+    quiz.draft = list(stored) if isinstance(stored, list) else None
+    touch(session=session, quiz=quiz)
+    return step_of(session=session, quiz=quiz, definitions=definitions)
+
+
+def step_of(
+    *,
+    session: Session,
+    quiz: QuizSession,
+    definitions: Definitions,
+    answers: dict[str, Any] | None = None,
+) -> Step:
+    """The step the session's cursor is at: the intro or the current question."""
+    assert quiz.id is not None
+    definition = definition_for(session=session, quiz=quiz, definitions=definitions)
+    if quiz.cursor is None:
+        return Step(StepKind.INTRO, quiz.id, definition, quiz.language)
+    navigator = QuizNavigator(definition, quiz.seed)
+    if answers is None:
+        answers = answers_of(quiz.id, session=session)
+    question = definition.questions()[quiz.cursor]
+    position, total = navigator.progress(quiz.cursor, answers)
+    current = quiz.draft if isinstance(question, MultipleChoiceQuestion) else None
+    if current is None:
+        current = answers.get(quiz.cursor)
+    section_index = navigator.plan.section_of[quiz.cursor]
+    section = definition.sections[section_index]
+    previous = navigator.previous(quiz.cursor, answers)
+    entering = previous is None or navigator.plan.section_of[previous] != section_index
+    section_intro = None
+    if entering and (section.title or section.intro):
+        parts = [
+            definition.text(section.title, quiz.language),
+            definition.text(section.intro, quiz.language),
+        ]
+        section_intro = "\n".join(p for p in parts if p)
+    return Step(
+        kind=StepKind.QUESTION,
+        session_id=quiz.id,
+        definition=definition,
+        language=quiz.language,
+        question=question,
+        position=position,
+        total=total,
+        options=navigator.options(quiz.cursor),
+        current=current,
+        can_back=previous is not None,
+        section_intro=section_intro,
+    )
+
+
+def decode_option(question: Question, raw: str) -> str:
+    """The option id a button's value (the option's position) stands for."""
+    if not isinstance(question, ChoiceQuestionBase) or not (raw.isascii() and raw.isdigit()):
+        raise StaleAction("That option is not part of this question.")
+    index = int(raw)
+    if index >= len(question.options):
+        raise StaleAction("That option is not part of this question.")
+    return question.options[index].id
+
+
+def decode_button(question: Question, raw: str) -> Any:
+    """The answer value a button's value stands for."""
+    if isinstance(question, YesNoQuestion):
+        return raw
+    if isinstance(question, ChoiceQuestionBase):
+        return decode_option(question, raw)
+    if raw.isascii() and raw.isdigit() and len(raw) <= 6:
+        return int(raw)
+    raise StaleAction("That answer is not part of this question.")
