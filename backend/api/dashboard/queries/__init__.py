@@ -8,6 +8,7 @@ sessions. Results are cached for a few seconds per questionnaire version.
 
 from backend.api.dashboard.queries.cache import (
     CACHE_SECONDS,
+    COUNTS,
     PAGE_WAIT_SECONDS,
     cached,
     cached_within,
@@ -44,6 +45,7 @@ from backend.api.dashboard.queries.versions import VersionStats, version_stats
 
 __all__ = [
     "CACHE_SECONDS",
+    "COUNTS",
     "PAGE_WAIT_SECONDS",
     "Confidence",
     "Distribution",

@@ -1,12 +1,15 @@
-"""A cache that serves stale values while it recounts, so a page never waits long."""
+"""The dashboard's counts cache: it serves a stale value while it recounts, so a page never
+waits long. Entries are keyed by what they count, e.g. ``("q", questionnaire, version)``."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
+
+from backend.caches import BoundedCache
 
 #: Seconds an aggregate is reused before it is counted again.
 CACHE_SECONDS = 30.0
@@ -14,14 +17,18 @@ CACHE_SECONDS = 30.0
 PAGE_WAIT_SECONDS = 0.8
 
 T = TypeVar("T")
+Key = tuple[Hashable, ...]
 log = logging.getLogger(__name__)
 
-_cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
-_refreshing: set[tuple[Any, ...]] = set()
-_cache_lock = threading.Lock()
+#: key -> (when it was counted, the value). No ttl: an old value is served while it is
+#: recounted (see cached_within), so the age is checked here, not by the cache.
+COUNTS: BoundedCache[tuple[float, Any]] = BoundedCache("dashboard counts", maxsize=512)
+#: Keys being counted in the background, so one count runs per key at a time.
+_refreshing: set[Key] = set()
+_refreshing_lock = threading.Lock()
 
 
-def cached(key: tuple[Any, ...], compute: Callable[[], T], *, seconds: float = CACHE_SECONDS) -> T:
+def cached(key: Key, compute: Callable[[], T], *, seconds: float = CACHE_SECONDS) -> T:
     """Return the value under ``key``, computing it in this thread when never counted."""
     value = cached_within(key, compute, seconds=seconds, wait=None)
     assert value is not None
@@ -29,7 +36,7 @@ def cached(key: tuple[Any, ...], compute: Callable[[], T], *, seconds: float = C
 
 
 def cached_within(
-    key: tuple[Any, ...],
+    key: Key,
     compute: Callable[[], T],
     *,
     seconds: float = CACHE_SECONDS,
@@ -43,8 +50,8 @@ def cached_within(
     is returned when it takes longer than ``wait`` seconds (the page says it is counting).
     """
     now = time.monotonic()
-    with _cache_lock:
-        hit = _cache.get(key)
+    with _refreshing_lock:
+        hit = COUNTS.get(key)
         running = key in _refreshing
         if hit is not None or (wait is not None and not running):
             if (hit is None or now - hit[0] >= seconds) and not running:
@@ -53,42 +60,35 @@ def cached_within(
                     target=_refresh, args=(key, compute), name="dashboard-refresh", daemon=True
                 ).start()
             if hit is not None:
-                return hit[1]
+                value: T = hit[1]
+                return value
     if wait is None:
-        value = compute()
-        _store(key, value)
-        return value
+        computed = compute()
+        COUNTS.put(key, (time.monotonic(), computed))
+        return computed
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        with _cache_lock:
-            hit = _cache.get(key)
+        with _refreshing_lock:
+            hit = COUNTS.get(key)
             if hit is not None:
-                return hit[1]
+                found: T = hit[1]
+                return found
             if key not in _refreshing:  # the count failed; the next request retries
                 return None
         time.sleep(0.02)
     return None
 
 
-def _store(key: tuple[Any, ...], value: Any) -> None:
-    with _cache_lock:
-        if len(_cache) > 512:
-            _cache.clear()
-        _cache[key] = (time.monotonic(), value)
-
-
-def _refresh(key: tuple[Any, ...], compute: Callable[[], Any]) -> None:
+def _refresh(key: Key, compute: Callable[[], Any]) -> None:
     try:
-        _store(key, compute())
+        COUNTS.put(key, (time.monotonic(), compute()))
     except Exception:  # keep serving the previous value; the next request retries
         log.warning("refreshing the dashboard's %s failed", key, exc_info=True)
     finally:
-        with _cache_lock:
+        with _refreshing_lock:
             _refreshing.discard(key)
 
 
-def forget(prefix: tuple[Any, ...]) -> None:
-    """Drop cached values whose key starts with ``prefix`` (after an upload or a rename)."""
-    with _cache_lock:
-        for key in [k for k in _cache if k[: len(prefix)] == prefix]:
-            del _cache[key]
+def forget(prefix: Key) -> None:
+    """Drop counts whose key starts with ``prefix`` (after an upload or a rename)."""
+    COUNTS.invalidate(prefix)
