@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from backend.api.dashboard.queries.cache import PAGE_WAIT_SECONDS, cached_within
 from backend.api.dashboard.queries.sql import dialect_of
+from backend.api.db import read_only
 from backend.followups.policy import FREQUENCY_CAP, QUIET_HOURS
 from backend.storage.followup_tables import FollowupStatus
 
@@ -165,7 +166,7 @@ def cached_followup_counts(engine: Engine) -> list[FollowupCounts] | None:
     count over a large outbox takes longer than a page may wait)."""
 
     def compute() -> list[FollowupCounts]:
-        with Session(engine) as session:
+        with read_only(engine) as session:
             return followup_counts(session=session)
 
     return cached_within(("fc", id(engine)), compute, wait=PAGE_WAIT_SECONDS)

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
-from sqlmodel import Session
 
 from backend.api.dashboard.queries.cache import CACHE_SECONDS, PAGE_WAIT_SECONDS, cached_within
 from backend.api.dashboard.queries.distributions import Distribution, distributions_and_answered
 from backend.api.dashboard.queries.funnel import Funnel, funnel
 from backend.api.dashboard.queries.reliability import Reliability, sampled_reliability
+from backend.api.db import read_only
 from backend.questionnaire import QuestionnaireDefinition
 
 
@@ -33,7 +33,7 @@ def version_stats(
     None while a first count takes longer than a page may wait."""
 
     def compute() -> VersionStats:
-        with Session(engine) as session:
+        with read_only(engine) as session:
             dists, answered = distributions_and_answered(definition, version_id, session=session)
             return VersionStats(
                 funnel=funnel(definition, version_id, session=session, answered=answered),
