@@ -7,14 +7,13 @@ which otherwise never imports it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from sqlalchemy import Engine, text
@@ -22,6 +21,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from backend.settings import Settings
 from backend.storage.engine import make_engine
+
+if TYPE_CHECKING:
+    from backend.scheduler import Jobs
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,7 @@ class Service:
     settings: Settings
     engine: Engine
     bot: Any
-    scheduler: Any
+    jobs: Jobs | None
     runner: web.AppRunner | None = None
 
     async def _reach_bot_api(self) -> None:
@@ -120,12 +122,10 @@ class Service:
                 timeout=10,
                 allowed_updates=["message", "edited_message", "callback_query", "channel_post"],
             )
-        if self.scheduler is not None:
-            self.scheduler.start()
+        if self.jobs is not None:
+            self.jobs.start()
         quiz = self.bot.bot_data.service
-        app = create_app(
-            self.settings, self.engine, quiz=quiz, bot=self.bot, scheduler=self.scheduler
-        )
+        app = create_app(self.settings, self.engine, quiz=quiz, bot=self.bot, jobs=self.jobs)
         # Start the upload checker's forkserver now, not on the first upload.
         threading.Thread(target=app[CHECKER].start, name="upload-checker", daemon=True).start()
         self.runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -153,16 +153,8 @@ class Service:
             await self.bot.updater.stop()
         if self.bot.running:
             await self.bot.stop()  # processes what was already taken in
-        if self.scheduler is not None and self.scheduler.running:
-            dispatch = getattr(self.scheduler, "dispatch_job", None)
-            if dispatch is not None:  # sends in flight finish and are recorded
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(SHUTDOWN_SECONDS / 2):
-                        await dispatch.stop()
-            self.scheduler.shutdown(wait=False)
-            jobs = getattr(self.scheduler, "segment_jobs", None)
-            if jobs is not None:
-                await asyncio.to_thread(jobs.shutdown, wait=False)
+        if self.jobs is not None:
+            await self.jobs.stop(grace=SHUTDOWN_SECONDS / 2)
         if self.runner is not None:
             await self.runner.cleanup()
         await self.bot.shutdown()
@@ -183,8 +175,8 @@ def build_service(settings: Settings, engine: Engine) -> Service:
     # limits, and the quiz goes first.
     budget = SendBudget()
     bot = build_application(settings, quiz, budget=budget)
-    scheduler = _scheduler(settings, engine, bot, budget)
-    return Service(settings, engine, bot, scheduler)
+    jobs = _jobs(settings, engine, budget)
+    return Service(settings, engine, bot, jobs)
 
 
 def _segment_assigner(engine: Engine) -> Any:
@@ -193,15 +185,10 @@ def _segment_assigner(engine: Engine) -> Any:
     return segment_assigner(engine)
 
 
-def _scheduler(settings: Settings, engine: Engine, bot: Any, budget: Any) -> Any:
-    from backend.scheduler import build_scheduler
-    from backend.scheduler.counters import add_fold_job
-    from backend.scheduler.dispatch import add_dispatch_job
+def _jobs(settings: Settings, engine: Engine, budget: Any) -> Jobs:
+    from backend.scheduler import build_jobs
 
-    scheduler = build_scheduler(settings, engine)
-    add_dispatch_job(scheduler, settings, engine, follow_up_sender(settings), budget=budget)
-    add_fold_job(scheduler, engine)
-    return scheduler
+    return build_jobs(settings, engine, sender=follow_up_sender(settings), budget=budget)
 
 
 def follow_up_sender(settings: Settings) -> Any:

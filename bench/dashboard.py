@@ -33,7 +33,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from backend.api.app import create_app  # noqa: E402
-from backend.dashboard.queries import forget  # noqa: E402
+from backend.api.dashboard.queries import forget  # noqa: E402
 from backend.questionnaire import load_definition  # noqa: E402
 from backend.scoring import ScoringKey, score_matrix  # noqa: E402
 from backend.services.questionnaires import import_definition  # noqa: E402

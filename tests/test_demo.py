@@ -16,7 +16,6 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import Engine
 
 from backend.api.app import create_app
-from backend.dashboard import setup_dashboard
 from backend.demo import demo_settings, pick_port
 from backend.settings import Role, Settings
 from tests.dashboard.conftest import csrf_of
@@ -84,7 +83,6 @@ async def test_the_token_the_demo_prints_signs_in_to_the_dashboard(
     settings = demo_settings(Settings(), token=token, http_port=8080, sandbox_port=8081)
     assert settings.api_tokens[token] is Role.OPS
     app = create_app(settings, sqlite_engine)
-    setup_dashboard(app)
     client = await aiohttp_client(app)
     csrf = await csrf_of(client, "/dashboard/sign-in")
     response = await client.post(

@@ -1,8 +1,11 @@
-"""The aiohttp application: API, Telegram webhook, health and metrics."""
+"""The aiohttp application: API, Telegram webhook, health, metrics and the dashboard.
+
+:func:`create_app` wires them, in one direction: the API's views and the dashboard never
+import this module.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 import weakref
@@ -12,13 +15,27 @@ from aiohttp import web
 from sqlalchemy import Engine
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from telegram import Update
 from telegram.ext import Application
 
+from backend.api import dashboard, views
+from backend.api.dashboard import dashboard_middleware
 from backend.api.edges import strict_input_middleware
 from backend.api.errors import Handler, error_middleware, json_error
-from backend.api.keys import BOT, CHECKER, ENGINE, QUIZ, READER, ROLE, SCHEDULER, SETTINGS
-from backend.api.marketing import RECLUSTERS  # importing it registers its routes
-from backend.api.views import routes
+from backend.api.keys import (
+    BOT,
+    CHECKER,
+    ENGINE,
+    JOBS,
+    QUIZ,
+    READER,
+    RECLUSTERS,
+    ROLE,
+    SETTINGS,
+    BotApplication,
+)
+from backend.api.reclusters import Reclusters
+from backend.scheduler import Jobs
 from backend.services.quiz import QuizService
 from backend.services.uploads import UploadChecker
 from backend.settings import Settings
@@ -80,8 +97,6 @@ async def telegram_webhook(request: web.Request) -> web.Response:
         payload = await request.json()
     except ValueError:
         return json_error(400, "the update is not JSON")
-    from telegram import Update
-
     try:
         update = Update.de_json(payload, bot.bot)
     except Exception:  # a malformed update must not make Telegram retry forever
@@ -109,18 +124,14 @@ TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
 
 async def remember_transient_failure(update: object, context: Any) -> None:
     """Error handler: note an update that failed because the database was unreachable."""
-    from telegram import Update
-
     if isinstance(update, Update) and isinstance(context.error, TRANSIENT):
         failures = _WEBHOOK_FAILURES.setdefault(context.application, {})
         failures[update.update_id] = context.error
 
 
 async def _finish_reclusters(app: web.Application) -> None:
-    """Let re-clusterings started from the API finish before the database closes."""
-    running = [task for task in app[RECLUSTERS].values() if not task.done()]
-    if running:
-        await asyncio.wait(running, timeout=30)
+    """Let re-clusterings a marketer started finish before the database closes."""
+    await app[RECLUSTERS].finish(grace=30)
 
 
 async def _close_reader(app: web.Application) -> None:
@@ -133,12 +144,21 @@ def create_app(
     engine: Engine,
     *,
     quiz: QuizService | None = None,
-    bot: Any = None,
-    scheduler: Any = None,
+    bot: BotApplication | None = None,
+    jobs: Jobs | None = None,
 ) -> web.Application:
-    """Build the HTTP application around already-open resources."""
+    """Build the HTTP application around already-open resources.
+
+    The dashboard's session check runs before the API's bearer-token check, which it
+    replaces for dashboard pages; the error middleware stays outside both.
+    """
     app = web.Application(
-        middlewares=[error_middleware, strict_input_middleware, auth_middleware],
+        middlewares=[
+            error_middleware,
+            strict_input_middleware,
+            dashboard_middleware,
+            auth_middleware,
+        ],
         client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS] = settings
@@ -148,17 +168,14 @@ def create_app(
     app[CHECKER] = UploadChecker()
     app[BOT] = bot
     # Tests of the dashboard pass a stand-in that only knows the bot's username.
-    takes_updates = isinstance(bot, Application)
-    if takes_updates and bot not in _WEBHOOK_FAILURES:
+    if isinstance(bot, Application) and bot not in _WEBHOOK_FAILURES:
         _WEBHOOK_FAILURES[bot] = {}
         bot.add_error_handler(remember_transient_failure)
-    app[SCHEDULER] = scheduler
-    app[RECLUSTERS] = {}
+    app[JOBS] = jobs
+    app[RECLUSTERS] = Reclusters(engine, jobs)
     app.on_cleanup.append(_finish_reclusters)
-    routes.register(app)
+    views.add_routes(app)
     app.router.add_post(WEBHOOK_PATH, telegram_webhook)
-    from backend.dashboard import setup_dashboard
-
-    setup_dashboard(app)
+    dashboard.setup_dashboard(app)
     app.on_cleanup.append(_close_reader)  # last: the cleanups above may still read
     return app

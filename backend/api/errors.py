@@ -9,6 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
+from backend.services.questionnaires import QuestionnaireNotFound
+from backend.services.segments import SegmentNotFound
 from backend.storage.limits import StoredValueError
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,26 @@ class ApiError(Exception):
         self.status = status
         self.message = message
         self.details = details
+
+
+#: Domain errors and the HTTP status each becomes; views raise them, never translate them.
+STATUSES: dict[type[Exception], int] = {
+    QuestionnaireNotFound: 404,
+    SegmentNotFound: 404,
+}
+
+
+def status_of(exc: BaseException) -> int | None:
+    """Return the status of a domain error (its nearest class in :data:`STATUSES`)."""
+    for cls in type(exc).__mro__:
+        if cls in STATUSES:
+            return STATUSES[cls]
+    return None
+
+
+def message_of(exc: BaseException) -> str:
+    """The message a domain error was raised with (``str`` of a LookupError adds quotes)."""
+    return str(exc.args[0]) if exc.args else type(exc).__name__
 
 
 def json_error(status: int, message: str, **details: Any) -> web.Response:
@@ -56,6 +78,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_error(
             400, f"the request body is not UTF-8 text (a {exc.encoding} error at byte {exc.start})"
         )
-    except Exception:
+    except Exception as exc:
+        status = status_of(exc)
+        if status is not None:
+            return json_error(status, message_of(exc))
         log.exception("unhandled error on %s %s", request.method, request.path)
         return json_error(500, "internal error; it has been logged for the operators")

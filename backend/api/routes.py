@@ -50,6 +50,14 @@ class RouteTable:
     def __init__(self) -> None:
         self.specs: list[RouteSpec] = []
 
+    @classmethod
+    def joined(cls, *tables: RouteTable) -> RouteTable:
+        """One table with the routes of ``tables``, in order."""
+        table = cls()
+        for part in tables:
+            table.specs.extend(part.specs)
+        return table
+
     def route(
         self,
         method: str,

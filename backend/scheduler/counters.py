@@ -10,6 +10,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
 from backend.metrics import JOB_RUNS
+from backend.scheduler.jobs import JOB_DEFAULTS
 from backend.scheduler.leader import claim_tick
 from backend.storage import counters
 
@@ -32,7 +33,6 @@ def add_fold_job(
     scheduler: AsyncIOScheduler, engine: Engine, *, seconds: float = FOLD_SECONDS
 ) -> None:
     """Fold the counters every ``seconds`` (once a tick across workers)."""
-    from backend.scheduler.jobs import JOB_DEFAULTS
 
     async def run() -> None:
         removed = await asyncio.to_thread(fold_once, engine, tick_seconds=seconds)

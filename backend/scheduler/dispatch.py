@@ -179,7 +179,7 @@ def add_dispatch_job(
 ) -> DispatchJob:
     """Send due follow-ups every ``settings.dispatch_interval_seconds``.
 
-    The :class:`DispatchJob` is kept as ``scheduler.dispatch_job``, for a graceful stop.
+    Returns the :class:`DispatchJob`, which a shutdown stops gracefully.
     """
     interval = settings.dispatch_interval_seconds
     job = DispatchJob(
@@ -197,5 +197,4 @@ def add_dispatch_job(
         name="send due follow-ups",
         **JOB_DEFAULTS,
     )
-    scheduler.dispatch_job = job
     return job

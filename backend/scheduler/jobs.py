@@ -6,17 +6,17 @@ import asyncio
 import logging
 import multiprocessing
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
 from backend.logs import CONTEXT
 from backend.metrics import RECLUSTER_SECONDS
+from backend.scheduler.leader import leader_lock
 from backend.segmentation import SegmentationError
 from backend.services.questionnaires import get_questionnaire
 from backend.services.segments import (
@@ -27,7 +27,7 @@ from backend.services.segments import (
     segmented_questionnaires,
 )
 from backend.settings import Settings
-from backend.storage.engine import session_scope
+from backend.storage.engine import make_engine, session_scope
 from backend.storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,6 @@ def recluster_exclusive(
     ``min_interval`` ago (another instance served this firing already), or when fewer than
     ``min_completions`` sessions completed since the latest run.
     """
-    from backend.scheduler.leader import leader_lock
-
     with session_scope(engine) as session:
         questionnaire = get_questionnaire(questionnaire_key, session=session)
     assert questionnaire.id is not None
@@ -87,8 +85,6 @@ def recluster_in_process(
     database_url: str, questionnaire_key: str, **kwargs: Any
 ) -> RunReport | None:
     """:func:`recluster_exclusive` on an engine of its own, for a worker process."""
-    from backend.storage.engine import make_engine
-
     engine = make_engine(database_url)
     try:
         return recluster_exclusive(engine, questionnaire_key, **kwargs)
@@ -217,16 +213,19 @@ class SegmentJobs:
 
 
 async def recluster_now(
-    engine: Engine, questionnaire_key: str, *, trigger: str, scheduler: Any = None
+    engine: Engine,
+    questionnaire_key: str,
+    *,
+    trigger: str,
+    segment_jobs: SegmentJobs | None = None,
 ) -> RunReport | None:
     """Re-cluster now: in the scheduler's worker process, or in a thread when there is none.
 
     The API and the dashboard call this, so a button pressed during quiz traffic fits where
     the scheduled runs fit and the bot's answers do not wait on the GIL meanwhile.
     """
-    jobs: SegmentJobs | None = getattr(scheduler, "segment_jobs", None)
-    if jobs is not None:
-        return await jobs.now(questionnaire_key, trigger)
+    if segment_jobs is not None:
+        return await segment_jobs.now(questionnaire_key, trigger)
     report = await asyncio.to_thread(
         recluster_exclusive, engine, questionnaire_key, trigger=trigger, min_interval=timedelta(0)
     )
@@ -244,6 +243,16 @@ def _log_report(questionnaire_key: str, report: RunReport) -> None:
         report.n_moved,
         report.duration_seconds,
     )
+
+
+def next_cron_run(cron: str | None) -> datetime | None:
+    """When ``cron`` (UTC) fires next; None without a cron."""
+    if not cron:
+        return None
+    fire: datetime | None = CronTrigger.from_crontab(cron, timezone=UTC).get_next_fire_time(
+        None, datetime.now(UTC)
+    )
+    return fire
 
 
 def sync_recluster_jobs(scheduler: AsyncIOScheduler, jobs: SegmentJobs) -> list[str]:
@@ -267,31 +276,3 @@ def sync_recluster_jobs(scheduler: AsyncIOScheduler, jobs: SegmentJobs) -> list[
                 **JOB_DEFAULTS,
             )
     return sorted(wanted.values())
-
-
-def build_scheduler(
-    settings: Settings,
-    engine: Engine,
-    *,
-    jobs: SegmentJobs | None = None,
-    check_interval: timedelta = timedelta(minutes=1),
-) -> AsyncIOScheduler:
-    """Build the scheduler with a cron re-clustering job per segmented questionnaire and a
-    periodic check that re-clusters after ``recluster_after_completions`` completions.
-
-    Start it inside the running event loop (``scheduler.start()``); the cron runs in UTC.
-    The :class:`SegmentJobs` is kept as ``scheduler.segment_jobs``.
-    """
-    scheduler = AsyncIOScheduler(timezone=UTC, job_defaults=dict(JOB_DEFAULTS))
-    jobs = jobs or SegmentJobs(settings, engine)
-    scheduler.segment_jobs = jobs
-    sync_recluster_jobs(scheduler, jobs)
-    scheduler.add_job(
-        jobs.check,
-        IntervalTrigger(seconds=check_interval.total_seconds(), timezone=UTC),
-        kwargs={"scheduler": scheduler},
-        id=CHECK_JOB_ID,
-        name="re-cluster after new completions",
-        **JOB_DEFAULTS,
-    )
-    return scheduler

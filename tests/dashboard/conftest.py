@@ -12,7 +12,6 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import Engine
 
 from backend.api.app import create_app
-from backend.dashboard import setup_dashboard
 from backend.settings import Settings
 
 TOKENS = {
@@ -35,9 +34,7 @@ def dashboard_settings() -> Settings:
 
 @pytest.fixture
 def dashboard_app(engine: Engine, dashboard_settings: Settings) -> web.Application:
-    app = create_app(dashboard_settings, engine)
-    setup_dashboard(app)
-    return app
+    return create_app(dashboard_settings, engine)
 
 
 @pytest.fixture
@@ -55,9 +52,7 @@ async def sqlite_client(
     dashboard_settings: Settings,
 ) -> Client:
     """The dashboard on SQLite only, for sign-in and session checks that touch no data."""
-    app = create_app(dashboard_settings, sqlite_engine)
-    setup_dashboard(app)
-    return await aiohttp_client(app)
+    return await aiohttp_client(create_app(dashboard_settings, sqlite_engine))
 
 
 async def csrf_of(client: Client, path: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from backend.dashboard import queries
+from backend.api.dashboard import queries
 
 
 def test_a_slow_first_count_is_finished_in_the_background() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from backend.dashboard.queries import item_analysis
+from backend.api.dashboard.queries import item_analysis
 from backend.questionnaire import load_definition
 from backend.scoring import ScoringKey, reliability
 

@@ -13,8 +13,8 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from backend.api.app import create_app
-from backend.dashboard.auth import SESSION_COOKIE, issue_session, read_session
-from backend.dashboard.queries import forget
+from backend.api.dashboard.auth import SESSION_COOKIE, issue_session, read_session
+from backend.api.dashboard.queries import forget
 from backend.services.segments import list_segments, recluster
 from backend.settings import Role, Settings
 from backend.storage.engine import session_scope
@@ -682,12 +682,12 @@ async def test_the_favicon_is_served(sqlite_client: Client) -> None:
 async def test_a_page_that_breaks_answers_with_a_page_not_json(
     sqlite_client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from backend.dashboard import views
+    from backend.api.dashboard import questionnaires
 
     def broken(*_: object) -> None:
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(views, "_questionnaire_list", broken)
+    monkeypatch.setattr(questionnaires, "_questionnaire_list", broken)
     await sign_in(sqlite_client, "ops")
     response = await sqlite_client.get("/dashboard/questionnaires")
     assert response.status == 500

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func
 from sqlmodel import select
 
 from backend.api.app import create_app
-from backend.dashboard.auth import SESSION_COOKIE, issue_session, read_session
+from backend.api.dashboard.auth import SESSION_COOKIE, issue_session, read_session
 from backend.settings import Role, Settings
 from backend.storage.engine import session_scope
 from backend.storage.models import RevokedSession

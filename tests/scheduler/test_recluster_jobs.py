@@ -6,7 +6,6 @@ import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,10 +18,10 @@ from test_segments_data import seed_respondents
 from backend.scheduler import (
     MISFIRE_GRACE_SECONDS,
     SegmentJobs,
-    build_scheduler,
+    build_jobs,
     recluster_exclusive,
+    recluster_now,
 )
-from backend.scheduler.jobs import recluster_now
 from backend.settings import Settings
 from backend.storage.engine import make_engine, session_scope
 from backend.storage.segment_tables import SegmentationRun
@@ -36,9 +35,9 @@ def count_runs(engine: Engine) -> int:
 def test_jobs_coalesce_never_overlap_and_tolerate_late_starts(sqlite_engine: Engine) -> None:
     seed_respondents(sqlite_engine, 50, seed=0)
     settings = Settings(recluster_cron="30 2 * * *", recluster_after_completions=100)
-    scheduler = build_scheduler(settings, sqlite_engine)
+    built = build_jobs(settings, sqlite_engine)
     try:
-        jobs = {job.id: job for job in scheduler.get_jobs()}
+        jobs = {job.id: job for job in built.scheduler.get_jobs()}
         assert set(jobs) == {"segments:recluster:lifestyle", "segments:check"}
         for job in jobs.values():
             assert job.coalesce is True
@@ -50,16 +49,16 @@ def test_jobs_coalesce_never_overlap_and_tolerate_late_starts(sqlite_engine: Eng
         assert str(cron.fields[cron.FIELD_NAMES.index("minute")]) == "30"
         assert isinstance(jobs["segments:check"].trigger, IntervalTrigger)
     finally:
-        scheduler.segment_jobs.shutdown()
+        built.segments.shutdown()
 
 
 def test_no_cron_job_without_a_cron(sqlite_engine: Engine) -> None:
     seed_respondents(sqlite_engine, 50, seed=0)
-    scheduler = build_scheduler(Settings(recluster_cron=""), sqlite_engine)
+    built = build_jobs(Settings(recluster_cron=""), sqlite_engine)
     try:
-        assert [job.id for job in scheduler.get_jobs()] == ["segments:check"]
+        assert [job.id for job in built.scheduler.get_jobs()] == ["segments:check"]
     finally:
-        scheduler.segment_jobs.shutdown()
+        built.segments.shutdown()
 
 
 async def test_check_reclusters_after_enough_new_completions(sqlite_engine: Engine) -> None:
@@ -155,7 +154,7 @@ async def test_a_re_clustering_asked_for_now_fits_where_the_scheduled_ones_do(
             sqlite_engine,
             "lifestyle",
             trigger="manual",
-            scheduler=SimpleNamespace(segment_jobs=jobs),
+            segment_jobs=jobs,
         )
     finally:
         jobs.shutdown()

@@ -22,8 +22,9 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 from sqlalchemy import Engine, delete
-from sqlmodel import Session, col
+from sqlmodel import col
 
+from backend.api.db import read_only
 from backend.settings import Role, Settings
 from backend.storage.engine import session_scope
 from backend.storage.models import RevokedSession
@@ -150,7 +151,7 @@ def is_revoked(engine: Engine, session: DashboardSession) -> bool:
     """Whether the session was signed out (a session from before ids existed never is)."""
     if not session.session_id:
         return False
-    with Session(engine) as db:
+    with read_only(engine) as db:
         return db.get(RevokedSession, session.session_id) is not None
 
 

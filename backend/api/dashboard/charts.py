@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import segno
 from markupsafe import Markup, escape
 
 FONT = "font-family='system-ui, sans-serif' font-size='12'"
@@ -268,7 +269,5 @@ def profile_plot(
 
 def qr_code(url: str) -> Markup:
     """Return a QR code of ``url`` as inline SVG."""
-    import segno
-
     svg = segno.make(url, error="m").svg_inline(scale=4, border=2, title=f"QR code of {url}")
     return Markup(svg)

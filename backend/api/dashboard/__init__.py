@@ -1,0 +1,22 @@
+"""The marketer dashboard: server-rendered pages over the services, signed in with API tokens.
+
+:func:`backend.api.app.create_app` puts :func:`setup_dashboard` and the
+:func:`dashboard_middleware` in the application; charts are inline SVG, so the pages need no
+JavaScript.
+"""
+
+from aiohttp import web
+
+from backend.api.dashboard import entry, followups, questionnaire_report, questionnaires, segments
+from backend.api.dashboard.middleware import dashboard_middleware
+from backend.api.dashboard.pages import TEMPLATES, environment
+
+
+def setup_dashboard(app: web.Application) -> None:
+    """Add the templates and the pages under ``/dashboard/`` (and ``/`` redirecting there)."""
+    app[TEMPLATES] = environment()
+    for area in (entry, questionnaires, questionnaire_report, segments, followups):
+        area.add_routes(app)
+
+
+__all__ = ["dashboard_middleware", "setup_dashboard"]
