@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from backend.api.app import create_app
 from backend.dashboard import setup_dashboard
-from backend.demo import demo_settings, pick_port
+from backend.demo.run import demo_settings, pick_port
 from backend.settings import Role, Settings
 from tests.dashboard.conftest import csrf_of
 

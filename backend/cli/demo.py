@@ -55,7 +55,7 @@ def demo(
     """Run everything on this machine: sandbox, bot, API; simulated respondents answer
     through the real bot, get segmented and receive follow-ups; then print a report."""
     # The demo loads the whole service and the sandbox: seconds, for this command only.
-    from backend.demo import run_demo
+    from backend.demo.run import run_demo
     from backend.runtime import StartupError
 
     configure_logging(obj.settings.log_format, level=logging.WARNING)
