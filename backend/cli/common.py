@@ -96,13 +96,18 @@ def load_each(files: tuple[Path, ...], load: Callable[[Path], T], what: str) -> 
     return loaded
 
 
+def nothing_stored(reason: str) -> NoReturn:
+    """Exit 1 saying why an import was refused, and that it stored nothing."""
+    fail(f"{reason}; nothing was stored")
+
+
 @contextmanager
 def nothing_stored_on(*errors: type[Exception]) -> Iterator[None]:
     """Turn a value the database cannot hold into an error message (the import rolls back)."""
     try:
         yield
     except errors as exc:
-        fail(f"{exc}; nothing was imported")
+        nothing_stored(str(exc))
 
 
 def print_imported(key: str, outcome: str, version: int) -> None:

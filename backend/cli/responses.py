@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from backend.cli.common import Context, console, err, fail, pass_context
+from backend.cli.common import Context, console, err, fail, nothing_stored, pass_context
 from backend.services.imports import ResponsesRejected, import_response_file
 from backend.services.questionnaires import QuestionnaireNotFound
 
@@ -56,7 +56,7 @@ def responses_import(obj: Context, file: Path, questionnaire_key: str) -> None:
         except ResponsesRejected as exc:
             for problem in exc.problems:
                 err.print(f"{file}: {problem}", highlight=False, markup=False)
-            fail(f"{file} was not imported: nothing was stored; fix the lines above")
+            nothing_stored(f"{file} was not imported: fix the lines above")
     console.print(
         f"{file}: {report.rows:,} respondents: {report.created:,} new, {report.updated:,} "
         f"updated, {report.unchanged:,} unchanged; {report.segmented:,} assigned to a segment"
