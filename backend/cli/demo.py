@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from backend.cli.common import Context, console, fail, pass_context
+from backend.demo import DEFAULT_QUESTIONNAIRE
 from backend.logs import configure_logging
 
 DEMO_DATABASE = "psychograph-demo.db"
@@ -18,7 +19,7 @@ DEMO_DATABASE = "psychograph-demo.db"
 @click.option("--respondents", default=300, show_default=True, type=click.IntRange(1, 100_000))
 @click.option(
     "--questionnaire",
-    default="values-attitudes",
+    default=DEFAULT_QUESTIONNAIRE,
     show_default=True,
     help="The bundled questionnaire the simulated respondents take.",
 )

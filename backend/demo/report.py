@@ -12,6 +12,8 @@ from rich.table import Table
 
 @dataclass
 class DemoReport:
+    """What a demo run came to, counted from the database and the sandbox."""
+
     questionnaire: str
     respondents: int
     failed: int
@@ -36,6 +38,7 @@ class DemoReport:
 
 
 def progress_bars(console: Console) -> Progress:
+    """One bar per step of the run, with its elapsed time."""
     return Progress(
         TextColumn("{task.description:<28}"),
         BarColumn(),
@@ -46,6 +49,7 @@ def progress_bars(console: Console) -> Progress:
 
 
 def print_report(console: Console, report: DemoReport) -> None:
+    """Print the segments, what the respondents and follow-ups did, and where to look."""
     console.print()
     table = Table(
         "segment",

@@ -22,6 +22,7 @@ from rich.console import Console
 from sqlalchemy import Engine, func
 from sqlmodel import select
 
+from backend.demo import DEFAULT_QUESTIONNAIRE
 from backend.demo.report import DemoReport, print_report, progress_bars
 from backend.demo.respondents import telegram_side
 from backend.followups import (
@@ -42,7 +43,6 @@ from backend.storage.models import Respondent
 from backend.storage.types import utcnow
 
 BUNDLED = Path(__file__).resolve().parent.parent.parent / "questionnaires"
-DEFAULT_QUESTIONNAIRE = "values-attitudes"
 
 
 def free_port(preferred: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("sklearn", "telegram", "aiohttp", "bot.sandbox", "backend.runtime", "backend.demo")
+HEAVY = ("sklearn", "telegram", "aiohttp", "bot.sandbox", "backend.runtime", "backend.demo.run")
 
 
 def test_importing_the_command_loads_none_of_the_heavy_modules() -> None:
