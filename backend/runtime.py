@@ -1,7 +1,7 @@
 """The long-lived service: HTTP API, the Telegram bot and the scheduler in one event loop.
 
-This is the composition root: the one place that wires ``bot`` (Telegram) to the backend,
-which otherwise never imports it.
+With ``backend.cli`` and ``backend.demo`` this is the composition root: the only code that
+wires ``bot`` (Telegram) to the backend, which otherwise never imports it.
 """
 
 from __future__ import annotations
