@@ -1,7 +1,7 @@
 """The long-lived service: HTTP API, the Telegram bot and the scheduler in one event loop.
 
-This is the composition root: the one place that wires ``bot`` (Telegram) to the backend,
-which otherwise never imports it.
+With ``backend.cli`` and ``backend.demo`` this is the composition root: the only code that
+wires ``bot`` (Telegram) to the backend, which otherwise never imports it.
 """
 
 from __future__ import annotations
@@ -13,17 +13,25 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
+from telegram.error import InvalidToken, NetworkError, TelegramError
 
+from backend.api.app import WEBHOOK_PATH, create_app
+from backend.api.keys import CHECKER
+from backend.followups.budget import SendBudget
+from backend.scheduler import Jobs, build_jobs
+from backend.services.quiz import QuizService
+from backend.services.segments import segment_assigner
 from backend.settings import Settings
 from backend.storage.engine import make_engine
-
-if TYPE_CHECKING:
-    from backend.scheduler import Jobs
+from backend.storage.migrate import SchemaOutOfDate, ensure_current, upgrade
+from bot.application import build_application, close_database_executor, register_commands
+from bot.context import BotApplication
+from bot.delivery import TelegramSender
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +45,6 @@ class StartupError(Exception):
 
 def open_database(settings: Settings) -> Engine:
     """Open the database, check it answers and its schema is current (SQLite: upgrade it)."""
-    from backend.storage.migrate import SchemaOutOfDate, ensure_current, upgrade
-
     engine = make_engine(settings.database_url)
     try:
         with engine.connect() as connection:
@@ -58,8 +64,6 @@ def open_database(settings: Settings) -> Engine:
 
 
 def _safe(settings: Settings) -> str:
-    from sqlalchemy.engine import make_url
-
     return make_url(settings.database_url).render_as_string(hide_password=True)
 
 
@@ -69,14 +73,12 @@ class Service:
 
     settings: Settings
     engine: Engine
-    bot: Any
+    bot: BotApplication
     jobs: Jobs | None
     runner: web.AppRunner | None = None
 
     async def _reach_bot_api(self) -> None:
         """Sign the bot in (``getMe``), or say in one line why the Bot API refused or is away."""
-        from telegram.error import InvalidToken, NetworkError, TelegramError
-
         settings = self.settings
         where = f"the Bot API at {settings.bot_api_url} ({settings.telegram} mode"
         hint = (
@@ -96,9 +98,6 @@ class Service:
             raise StartupError(f"{where}) refused the bot: {exc.message}") from None
 
     async def start(self) -> None:
-        from backend.api.app import WEBHOOK_PATH, create_app
-        from backend.api.keys import CHECKER
-        from bot.application import register_commands
 
         await self._reach_bot_api()
         await self.bot.start()
@@ -147,8 +146,6 @@ class Service:
 
     async def stop(self) -> None:
         """Stop taking updates, finish those in flight, then the scheduler, HTTP and database."""
-        from bot.application import close_database_executor
-
         if self.bot.updater is not None and self.bot.updater.running:
             await self.bot.updater.stop()
         if self.bot.running:
@@ -165,11 +162,8 @@ class Service:
 
 
 def build_service(settings: Settings, engine: Engine) -> Service:
-    from backend.followups.budget import SendBudget
-    from backend.services.quiz import QuizService
-    from bot.application import build_application
-
-    assigner = _segment_assigner(engine)
+    """Build the bot, the quiz service and the scheduler on one engine and one send budget."""
+    assigner = segment_assigner(engine)
     quiz = QuizService(engine, assign_segment=assigner, erasure_key=settings.erasure_key())
     # One budget for everything the bot sends: the quiz and the follow-ups share Telegram's
     # limits, and the quiz goes first.
@@ -179,22 +173,13 @@ def build_service(settings: Settings, engine: Engine) -> Service:
     return Service(settings, engine, bot, jobs)
 
 
-def _segment_assigner(engine: Engine) -> Any:
-    from backend.services.segments import segment_assigner
-
-    return segment_assigner(engine)
-
-
-def _jobs(settings: Settings, engine: Engine, budget: Any) -> Jobs:
-    from backend.scheduler import build_jobs
+def _jobs(settings: Settings, engine: Engine, budget: SendBudget) -> Jobs:
 
     return build_jobs(settings, engine, sender=follow_up_sender(settings), budget=budget)
 
 
-def follow_up_sender(settings: Settings) -> Any:
+def follow_up_sender(settings: Settings) -> TelegramSender:
     """The sender of follow-ups: a bot of its own, with a connection pool sized for it."""
-    from bot.delivery import TelegramSender
-
     return TelegramSender.build(settings.bot_api_token, settings.bot_api_url)
 
 

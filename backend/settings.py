@@ -16,6 +16,9 @@ TELEGRAM_BASE_URL = "https://api.telegram.org/bot"
 #: Where ``psychograph sandbox`` listens by default, and the token it answers to.
 SANDBOX_BASE_URL = "http://127.0.0.1:8081/bot"
 SANDBOX_TOKEN = "123456789:AAsandbox-local-token-not-for-telegram00"
+TOKEN_NEEDED = (
+    "PSYCHOGRAPH_TELEGRAM=telegram needs PSYCHOGRAPH_BOT_TOKEN (the token @BotFather gave the bot)"
+)
 
 
 class Role(StrEnum):
@@ -143,6 +146,7 @@ class Settings(BaseSettings):
     def _cron(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
+        # Loaded when settings are built, not by modules that only read the constants above.
         from apscheduler.triggers.cron import CronTrigger
 
         try:
@@ -154,6 +158,7 @@ class Settings(BaseSettings):
     @field_validator("followup_quiet_hours")
     @classmethod
     def _quiet_hours(cls, value: str) -> str:
+        # The followups package loads the storage layer: only when settings are built.
         from backend.followups.policy import parse_quiet_hours
 
         parse_quiet_hours(value)
@@ -194,10 +199,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _telegram_needs_token(self) -> Settings:
         if self.telegram == "telegram" and self.bot_token is None:
-            raise ValueError(
-                "PSYCHOGRAPH_TELEGRAM=telegram needs PSYCHOGRAPH_BOT_TOKEN (the token "
-                "@BotFather gave the bot)"
-            )
+            raise ValueError(TOKEN_NEEDED)
         return self
 
     @property
@@ -210,7 +212,11 @@ class Settings(BaseSettings):
     @property
     def bot_api_token(self) -> str:
         """The bot's token: the configured one, or the sandbox's in sandbox mode."""
-        return self.bot_token.get_secret_value() if self.bot_token else SANDBOX_TOKEN
+        if self.bot_token is not None:
+            return self.bot_token.get_secret_value()
+        if self.telegram == "sandbox":
+            return SANDBOX_TOKEN
+        raise SettingsError(TOKEN_NEEDED)  # settings copied past validation
 
     @property
     def uses_sqlite(self) -> bool:

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import Engine
 
 from backend.api.app import create_app
-from backend.demo import demo_settings, pick_port
+from backend.demo.run import demo_settings, pick_port
 from backend.settings import Role, Settings
 from tests.dashboard.conftest import csrf_of
 

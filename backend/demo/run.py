@@ -1,4 +1,5 @@
-"""``psychograph demo``: the whole product on one machine, with no token and no set-up.
+"""The demo's run: start Telegram's side and the service, let the simulated respondents
+answer, re-cluster, send the follow-ups, count what happened and print the report.
 
 Telegram's side (the local Bot API sandbox and the simulated respondents) runs in a child
 process, as Telegram and its users are elsewhere in production; this process runs the
@@ -10,25 +11,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing as mp
-import random
 import secrets
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from sqlalchemy import Engine, func
+from sqlmodel import select
 
+from backend.demo import DEFAULT_QUESTIONNAIRE
+from backend.demo.report import DemoReport, print_report, progress_bars
+from backend.demo.respondents import telegram_side
+from backend.followups import (
+    DispatchConfig,
+    import_pack,
+    load_content_file,
+    status_counts,
+)
+from backend.questionnaire import QuestionnaireDefinition, load_definition_file
+from backend.runtime import build_service, follow_up_sender, open_database
+from backend.scheduler.dispatch import CountingSender, dispatch_as_leader
+from backend.services.questionnaires import import_definition
+from backend.services.segments import list_segments, recluster
 from backend.settings import Role, Settings
+from backend.storage.engine import session_scope
+from backend.storage.followup_tables import FollowupClick, FollowupMessage, FollowupStatus
+from backend.storage.models import Respondent
+from backend.storage.types import utcnow
 
-BUNDLED = Path(__file__).resolve().parent.parent / "questionnaires"
-DEFAULT_QUESTIONNAIRE = "values-attitudes"
-PROFILES = 4
+BUNDLED = Path(__file__).resolve().parent.parent.parent / "questionnaires"
 
 
 def free_port(preferred: int) -> int:
@@ -41,180 +55,6 @@ def free_port(preferred: int) -> int:
                 continue
             return int(s.getsockname()[1])
     raise OSError("no free port")
-
-
-# --- Telegram's side (child process) -------------------------------------------------------
-
-
-def _telegram_side(port: int, conn: Connection) -> None:
-    """Serve the sandbox; on request, let simulated respondents take a quiz."""
-    asyncio.run(_telegram_main(port, conn))
-
-
-async def _telegram_main(port: int, conn: Connection) -> None:
-    from bot.sandbox import SandboxClient, SandboxConfig, run_sandbox
-
-    server = asyncio.create_task(
-        run_sandbox(SandboxConfig(rate_limit_enabled=False), "127.0.0.1", port)
-    )
-    loop = asyncio.get_running_loop()
-    base = f"http://127.0.0.1:{port}"
-    async with SandboxClient(base) as client:
-        for _ in range(200):
-            try:
-                await client.stats()
-                break
-            except Exception:  # not listening yet
-                await asyncio.sleep(0.05)
-        conn.send(("ready", None))
-        while True:
-            command, payload = await loop.run_in_executor(None, conn.recv)
-            if command == "respond":
-                await _respond(client, conn, **payload)
-            elif command == "engage":
-                await _engage(client, conn, **payload)
-            elif command == "limits":
-                await client.set_rate_limits(enabled=payload, reset=True)
-                conn.send(("ok", None))
-            elif command == "stats":
-                conn.send(("stats", await client.stats()))
-            elif command == "stop":
-                break
-    server.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await server
-
-
-async def _respond(
-    client: Any, conn: Connection, *, definition: dict[str, Any], key: str, count: int, seed: int
-) -> None:
-    from backend.questionnaire import QuestionnaireDefinition
-    from bot.simulator import ScriptedRespondent, crowd, latent_profiles, persona_chooser
-
-    parsed = QuestionnaireDefinition.model_validate(definition)
-    rng = random.Random(seed)
-    profiles = latent_profiles(parsed, PROFILES, rng)
-    people = crowd(parsed, profiles, count, rng)
-    languages = ["en", "en", "en", "de"] if "de" in parsed.languages else ["en"]
-    done = 0
-    failed = 0
-    stopped = 0
-    completed: list[int] = []
-    # Respondents arrive in waves, as people do, not all in the same second.
-    gate = asyncio.Semaphore(60)
-
-    async def one(index: int) -> None:
-        nonlocal done, failed, stopped
-        async with gate:
-            user = await client.create_user(
-                first_name=f"Respondent {index + 1}", language_code=rng.choice(languages)
-            )
-            persona = people[index]
-            person = random.Random(seed * 100_003 + index)
-            script = ScriptedRespondent(
-                client, user.id, parsed, persona_chooser(parsed, persona, person), timeout=60
-            )
-            try:
-                transcript = await script.take(key, stop_after=persona.stop_after)
-            except Exception:  # counted and reported; one stuck respondent must not stop all
-                failed += 1
-            else:
-                if transcript.completed:
-                    completed.append(user.id)
-                else:
-                    stopped += 1
-            done += 1
-            conn.send(("progress", done))
-
-    await asyncio.gather(*(one(i) for i in range(count)))
-    # One person in a hundred (at least one) blocks the bot right after seeing their
-    # profile: the dispatcher meets Telegram's 403 when it sends them a follow-up.
-    blocked = sorted(rng.sample(completed, max(1, len(completed) // 100))) if completed else []
-    for user_id in blocked:
-        await client.block(user_id)
-    conn.send(
-        (
-            "finished",
-            {
-                "done": done,
-                "failed": failed,
-                "stopped": stopped,
-                "completed": completed,
-                "blocked": blocked,
-            },
-        )
-    )
-
-
-async def _engage(
-    client: Any, conn: Connection, *, users: list[int], seed: int, click_share: float
-) -> None:
-    """Let the people who got a follow-up react: some press its button, one or two /stop."""
-    from backend.followups import CALLBACK_PREFIX
-
-    rng = random.Random(seed + 1)
-    received: list[tuple[int, int, str]] = []
-    for user_id in users:
-        view = await client.chat(user_id)
-        for message in view.bot_messages:
-            for row in message.buttons:
-                for button in row:
-                    if (button.callback_data or "").startswith(CALLBACK_PREFIX):
-                        received.append((user_id, message.message_id, button.callback_data))
-    clicks = 0
-    for user_id, message_id, data in received:
-        if rng.random() < click_share:
-            await client.press(user_id, message_id, data=data)
-            # the bot answers a press with the link: wait for it, as a person would
-            with contextlib.suppress(TimeoutError):
-                await client.next_event(user_id, timeout=10, kinds=("message",))
-            clicks += 1
-    readers = sorted({user_id for user_id, _, _ in received})
-    opted_out = rng.sample(readers, min(len(readers), 1 + len(readers) // 150))
-    for user_id in opted_out:
-        await client.send_command(user_id, "stop")
-        with contextlib.suppress(TimeoutError):
-            await client.next_event(user_id, timeout=10, kinds=("message",))
-    showcase = next((u for u, _, _ in received if u not in opted_out), users[0] if users else None)
-    conn.send(("engaged", {"clicks": clicks, "opted_out": opted_out, "showcase": showcase}))
-
-
-# --- this process ---------------------------------------------------------------------------
-
-
-@dataclass
-class DemoReport:
-    questionnaire: str
-    respondents: int
-    failed: int
-    seconds: float
-    #: Respondents who left part-way, as some people do.
-    stopped: int = 0
-    completed: int = 0
-    segments: list[dict[str, Any]] = field(default_factory=list)
-    choice_reason: str = ""
-    #: The outbox after the demo, by state (counted, not estimated).
-    outbox: dict[str, int] = field(default_factory=dict)
-    #: Follow-ups still pending and due later (their delay has not passed yet).
-    followups_scheduled: int = 0
-    clicks: int = 0
-    opted_out: int = 0
-    blocked: int = 0
-    urls: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def followups_sent(self) -> int:
-        return self.outbox.get("sent", 0)
-
-
-def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("{task.description:<28}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
 
 
 def demo_settings(
@@ -263,11 +103,6 @@ async def run_demo(
     The HTTP port is ``http_port``, else the settings' (``PSYCHOGRAPH_HTTP_PORT``); the
     sandbox's is ``sandbox_port``, else the next one. A busy default moves to a free port.
     """
-    from backend.questionnaire import load_definition_file
-    from backend.runtime import build_service, open_database
-    from backend.services.questionnaires import import_definition
-    from backend.storage.engine import session_scope
-
     console = console or Console()
     started = time.perf_counter()
     http_port = pick_port(
@@ -280,14 +115,14 @@ async def run_demo(
     settings = demo_settings(settings, token=token, http_port=http_port, sandbox_port=sandbox_port)
     context = mp.get_context("spawn")
     parent, child = context.Pipe()
-    telegram = context.Process(target=_telegram_side, args=(sandbox_port, child), daemon=True)
+    telegram = context.Process(target=telegram_side, args=(sandbox_port, child), daemon=True)
     telegram.start()
     engine = await asyncio.to_thread(open_database, settings)
     service = None
     try:
-        with _progress(console) as progress:
+        with progress_bars(console) as progress:
             task = progress.add_task("Importing questionnaires", total=None)
-            definitions = {}
+            definitions: dict[str, QuestionnaireDefinition] = {}
 
             def import_all() -> None:
                 with session_scope(engine) as session:
@@ -374,7 +209,7 @@ async def run_demo(
                 "API token (ops)": token,
             },
         )
-        _print(console, report)
+        print_report(console, report)
         if keep_running:
             console.print("\nEverything keeps running; press Ctrl+C to stop.")
             await (wait_forever() if wait_forever else asyncio.Event().wait())
@@ -391,22 +226,15 @@ async def run_demo(
             telegram.kill()
 
 
-def _import_content(engine: Any) -> None:
+def _import_content(engine: Engine) -> None:
     """Import the bundled content packs."""
-    from backend.followups.content import load_content_file
-    from backend.followups.outbox import import_pack
-    from backend.storage.engine import session_scope
-
     for path in sorted((BUNDLED / "content").glob("*.yaml")):
         pack = load_content_file(path)
         with session_scope(engine) as session:
             import_pack(pack, session=session)
 
 
-def _recluster(engine: Any, key: str, seed: int) -> dict[str, Any]:
-    from backend.services.segments import list_segments, recluster
-    from backend.storage.engine import session_scope
-
+def _recluster(engine: Engine, key: str, seed: int) -> dict[str, Any]:
     report = recluster(engine, key, random_state=seed, trigger="demo")
     with session_scope(engine) as session:
         segments = list_segments(key, session=session)
@@ -428,12 +256,8 @@ def _recluster(engine: Any, key: str, seed: int) -> dict[str, Any]:
     }
 
 
-async def _dispatch(settings: Settings, engine: Any) -> int:
+async def _dispatch(settings: Settings, engine: Engine) -> int:
     """Send the follow-ups due now into the sandbox, within Telegram's limits."""
-    from backend.followups import DispatchConfig
-    from backend.runtime import follow_up_sender
-    from backend.scheduler.dispatch import CountingSender, dispatch_as_leader
-
     sender = follow_up_sender(settings)
     await sender.bot.initialize()
     try:
@@ -445,19 +269,10 @@ async def _dispatch(settings: Settings, engine: Any) -> int:
     return report.sent if report is not None else 0
 
 
-def _outcomes(engine: Any, *, expected_clicks: int, wait: float = 15.0) -> dict[str, Any]:
+def _outcomes(engine: Engine, *, expected_clicks: int, wait: float = 15.0) -> dict[str, Any]:
     """Count what the demo came to, from the database: the outbox by state, clicks,
     opt-outs and blocks (waiting briefly for the bot to record the last presses and for
     sends in flight to come back)."""
-    from sqlalchemy import func
-    from sqlmodel import select
-
-    from backend.followups import status_counts
-    from backend.storage.engine import session_scope
-    from backend.storage.followup_tables import FollowupClick, FollowupMessage, FollowupStatus
-    from backend.storage.models import Respondent
-    from backend.storage.types import utcnow
-
     deadline = time.monotonic() + wait
     while True:
         with session_scope(engine) as session:
@@ -493,47 +308,3 @@ def _outcomes(engine: Any, *, expected_clicks: int, wait: float = 15.0) -> dict[
                     ),
                 }
         time.sleep(0.1)
-
-
-def _print(console: Console, report: DemoReport) -> None:
-    console.print()
-    table = Table(
-        "segment",
-        "size",
-        "share",
-        "what sets it apart",
-        title=f"Segments of {report.questionnaire} ({report.respondents} respondents, "
-        f"{report.seconds:.0f} s)",
-        title_justify="left",
-        caption=report.choice_reason,
-        caption_justify="left",
-    )
-    for segment in report.segments:
-        table.add_row(
-            segment["name"],
-            str(segment["size"]),
-            f"{segment['share']:.0%}",
-            segment["traits"],
-        )
-    console.print(table)
-    if report.failed:
-        console.print(f"[yellow]{report.failed} simulated respondents did not finish.[/]")
-    console.print(
-        f"{report.completed} completed the quiz; {report.stopped} stopped part-way, as some "
-        "people do (the dashboard's funnel shows where)."
-    )
-    others = ", ".join(
-        f"{count} {state}"
-        for state, count in sorted(report.outbox.items())
-        if state not in ("sent", "pending")
-    )
-    console.print(
-        f"Follow-ups: {report.followups_sent} delivered into the sandbox, "
-        f"{report.followups_scheduled} due in the coming days"
-        f"{f' ({others})' if others else ''}; {report.clicks} button presses; "
-        f"{report.opted_out} opted out with /stop; "
-        f"{report.blocked} blocked the bot."
-    )
-    console.print()
-    for name, url in report.urls.items():
-        console.print(f"  {name:<20} {url}", highlight=False)
