@@ -450,7 +450,9 @@ def segments_recluster(obj: Context, questionnaire_key: str | None, seed: int | 
                 bar.update(task, completed=fraction, stage=stage)
 
             try:
-                report = recluster(obj.engine, key, random_state=seed, progress=step)
+                report = recluster(
+                    engine=obj.engine, questionnaire_key=key, random_state=seed, progress=step
+                )
             except SegmentationError as exc:
                 failed += 1
                 err.print(f"[bold red]{key}:[/] {exc}", highlight=False)
@@ -478,7 +480,9 @@ def segments_show(obj: Context, questionnaire_key: str | None, include_retired: 
 
     for key in _segmented_keys(obj, questionnaire_key):
         with obj.session() as session:
-            rows = list_segments(key, session=session, include_retired=include_retired)
+            rows = list_segments(
+                session=session, questionnaire_key=key, include_retired=include_retired
+            )
         if not rows:
             console.print(f"{key}: no segments yet: `psychograph segments recluster`.")
             continue
@@ -523,10 +527,10 @@ def segments_export(
     if len(keys) > 1:
         fail(f"several questionnaires are segmented ({', '.join(keys)}): pass --questionnaire ID")
     if output is None:
-        write_export_csv(obj.engine, keys[0], sys.stdout, raw=raw)
+        write_export_csv(engine=obj.engine, questionnaire_key=keys[0], out=sys.stdout, raw=raw)
         return
     with output.open("w", encoding="utf-8", newline="") as handle:
-        count = write_export_csv(obj.engine, keys[0], handle, raw=raw)
+        count = write_export_csv(engine=obj.engine, questionnaire_key=keys[0], out=handle, raw=raw)
     err.print(f"{count:,} respondents written to {output}", highlight=False)
 
 
@@ -542,7 +546,7 @@ def segments_rename(obj: Context, segment_id: int, name: str, description: str |
     try:
         with obj.session() as session:
             segment = rename_segment(
-                segment_id, session=session, name=name, description=description
+                session=session, segment_id=segment_id, name=name, description=description
             )
     except (SegmentNotFound, ValueError) as exc:
         fail(str(exc.args[0]))
@@ -648,7 +652,7 @@ def _pack_dimensions(path: Path, obj: Context | None) -> list[str] | None:
     if not isinstance(key, str):
         return None
     if obj is not None:
-        from backend.followups import questionnaire_definition
+        from backend.services.questionnaires import questionnaire_definition
 
         with obj.session() as session:
             found = questionnaire_definition(key, session=session)
@@ -705,8 +709,8 @@ def content_import(obj: Context, files: tuple[Path, ...]) -> None:
     with _nothing_stored_on(StoredValueError), obj.session() as session:
         for path, pack in loaded:
             result = import_pack(
-                pack,
                 session=session,
+                pack=pack,
                 source_name=path.name,
                 source_text=read_definition_file(path, max_bytes=MAX_CONTENT_BYTES),
             )

@@ -190,7 +190,7 @@ def build_service(settings: Settings, engine: Engine) -> Service:
 def _segment_assigner(engine: Engine) -> Any:
     from backend.services.segments import segment_assigner
 
-    return segment_assigner(engine)
+    return segment_assigner()
 
 
 def _scheduler(settings: Settings, engine: Engine, bot: Any, budget: Any) -> Any:

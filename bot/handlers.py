@@ -538,7 +538,7 @@ async def followup_click(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
     def record() -> Any:
         with session_scope(ctx.service.engine) as session:
-            return record_click(session, query.data or "")
+            return record_click(session=session, token=query.data or "")
 
     click = await ctx.call(record)
     if click is None:

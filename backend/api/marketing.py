@@ -16,11 +16,11 @@ from backend.api.keys import CHECKER, ENGINE, SCHEDULER
 from backend.api.routes import MARKETING, READ, Body
 from backend.api.views import in_thread, ok, read_upload, rejected, routes
 from backend.followups import followup_stats, import_pack, list_packs
-from backend.followups import questionnaire_definition as pack_questionnaire
 from backend.questionnaire import DefinitionError
 from backend.segmentation import SegmentationError
 from backend.services import questionnaires as qs
 from backend.services import segments as ss
+from backend.services.questionnaires import questionnaire_definition as pack_questionnaire
 from backend.storage.engine import session_scope
 from backend.storage.followup_tables import ContentPackPublic
 from backend.storage.limits import StoredValueError
@@ -75,7 +75,9 @@ async def upload_content(request: web.Request) -> web.Response:
     def work() -> PackImportOut:
         with session_scope(engine) as session:
             try:
-                result = import_pack(pack, session=session, source_name=name, source_text=text)
+                result = import_pack(
+                    session=session, pack=pack, source_name=name, source_text=text
+                )
             except StoredValueError as exc:
                 raise ApiError(400, f"{name}: {exc}") from None
             return PackImportOut(
@@ -120,7 +122,7 @@ async def list_segments(request: web.Request) -> web.Response:
     def work() -> list[SegmentPublic]:
         with session_scope(request.app[ENGINE]) as session:
             try:
-                return ss.list_segments(key, session=session)
+                return ss.list_segments(session=session, questionnaire_key=key)
             except qs.QuestionnaireNotFound as exc:
                 raise _not_found(exc) from None
 
@@ -144,7 +146,7 @@ async def list_runs(request: web.Request) -> web.Response:
     def work() -> list[SegmentationRunPublic]:
         with session_scope(request.app[ENGINE]) as session:
             try:
-                return ss.runs(key, session=session, limit=limit)
+                return ss.runs(session=session, questionnaire_key=key, limit=limit)
             except qs.QuestionnaireNotFound as exc:
                 raise _not_found(exc) from None
 
@@ -181,7 +183,10 @@ async def edit_segment(request: web.Request) -> web.Response:
         with session_scope(request.app[ENGINE]) as session:
             try:
                 return ss.rename_segment(
-                    segment_id, session=session, name=edit.name, description=edit.description
+                    session=session,
+                    segment_id=segment_id,
+                    name=edit.name,
+                    description=edit.description,
                 )
             except ss.SegmentNotFound as exc:
                 raise _not_found(exc) from None

@@ -451,7 +451,11 @@ async def segments_csv(request: web.Request) -> web.StreamResponse:
     key = request.match_info["key"]
     engine = request.app[ENGINE]
     try:
-        return await stream_csv(request, f"{key}-segments.csv", ss.export_assignments(engine, key))
+        return await stream_csv(
+            request,
+            f"{key}-segments.csv",
+            ss.export_assignments(engine=engine, questionnaire_key=key),
+        )
     except qs.QuestionnaireNotFound as exc:
         return _not_found(request, str(exc.args[0]))
 
@@ -504,16 +508,16 @@ async def segments_index(request: web.Request) -> web.StreamResponse:
             segmented = set(ss.segmented_questionnaires(session=session))
             out = []
             for row in rows:
-                runs = ss.runs(row.key, session=session, limit=1)
+                runs = ss.runs(session=session, questionnaire_key=row.key, limit=1)
                 out.append(
                     Schedule(
                         row.key,
                         row.title,
                         row.completed,
                         row.key in segmented,
-                        len(ss.list_segments(row.key, session=session)),
+                        len(ss.list_segments(session=session, questionnaire_key=row.key)),
                         runs[0] if runs else None,
-                        ss.completions_since_last_run(row.key, session=session),
+                        ss.completions_since_last_run(session=session, questionnaire_key=row.key),
                         None,
                     )
                 )
@@ -625,19 +629,19 @@ def _interval(spread: Any) -> tuple[float, float, float] | None:
 
 
 def _segments_report(engine: Engine, key: str) -> SegmentsReport:
-    from backend.followups import questionnaire_definition, segment_view, select_items
-    from backend.followups.outbox import packs_for
+    from backend.followups import packs_for, segment_view, select_items
     from backend.scoring import ScoringKey
+    from backend.services.questionnaires import questionnaire_definition
 
     with Session(engine) as session:
         questionnaire = qs.get_questionnaire(key, session=session)
         assert questionnaire.id is not None
         definition = qs.definition_of(qs.current_version(key, session=session))
-        segments = ss.list_segments(key, session=session)
-        every = ss.list_segments(key, session=session, include_retired=True)
-        runs = ss.runs(key, session=session, limit=10)
+        segments = ss.list_segments(session=session, questionnaire_key=key)
+        every = ss.list_segments(session=session, questionnaire_key=key, include_retired=True)
+        runs = ss.runs(session=session, questionnaire_key=key, limit=10)
         confidence = queries.membership_confidence(questionnaire.id, session=session)
-        loaded = packs_for(key, session=session)
+        loaded = packs_for(session=session, questionnaire_key=key)
         rows = {r.id: r for r in queries.segment_rows(questionnaire.id, session=session)}
         content_definition = questionnaire_definition(key, session=session)
     counted = queries.cached_followup_counts(engine)
@@ -838,7 +842,9 @@ async def rename(request: web.Request) -> web.StreamResponse:
             segment = session.get(Segment, segment_id)
             if segment is None or segment.questionnaire_id != questionnaire.id:
                 return None
-            ss.rename_segment(segment_id, session=session, name=name, description=description)
+            ss.rename_segment(
+                session=session, segment_id=segment_id, name=name, description=description
+            )
             return segment.name
 
     try:
@@ -928,14 +934,8 @@ class FollowupsReport:
 
 
 def _followups_report(engine: Engine) -> FollowupsReport:
-    from backend.followups import (
-        list_packs,
-        questionnaire_definition,
-        segment_view,
-        select_items,
-        status_counts,
-    )
-    from backend.followups.outbox import packs_for
+    from backend.followups import list_packs, packs_for, segment_view, select_items, status_counts
+    from backend.services.questionnaires import questionnaire_definition
     from backend.storage.models import Questionnaire
 
     packs: list[PackView] = []
@@ -950,7 +950,7 @@ def _followups_report(engine: Engine) -> FollowupsReport:
             assert questionnaire.id is not None
             segments = queries.segment_rows(questionnaire.id, session=session)
             views = [(s, segment_view(s, definition)) for s in segments]
-            for pack in packs_for(key, session=session):
+            for pack in packs_for(session=session, questionnaire_key=key):
                 goes: dict[str, list[tuple[int, str]]] = defaultdict(list)
                 for segment, view in views:
                     for planned in select_items(pack.definition, pack.rules, view):
