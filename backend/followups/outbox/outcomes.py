@@ -50,6 +50,8 @@ class OutcomeCounts:
 
 @dataclass
 class OutcomeReport(OutcomeCounts):
+    """The outcomes of one batch, and which rows fall due again when."""
+
     #: Rows put back to pending, and when they fall due again.
     retry_at: dict[int, datetime] = field(default_factory=dict)
 
