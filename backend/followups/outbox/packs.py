@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
+from backend.caches import BoundedCache
 from backend.followups.content import ContentPack, pack_from_json
 from backend.storage.followup_tables import ContentPack as ContentPackRow
 from backend.storage.followup_tables import ContentPackPublic
@@ -71,15 +72,18 @@ def list_packs(*, session: Session) -> list[ContentPackPublic]:
     ]
 
 
-_PACKS: dict[tuple[str, str], ContentPack] = {}
+#: Parsed packs by (key, content hash): a stored version never changes, a new one is a new key.
+_PACKS: BoundedCache[ContentPack] = BoundedCache("followups.packs", maxsize=256)
 
 
 def pack_of(row: ContentPackRow) -> ContentPack:
-    """Return a stored pack parsed (cached by key and content hash: a version never changes)."""
+    """Return a stored pack parsed (cached by key and content hash)."""
     cache_key = (row.key, row.content_hash)
-    if cache_key not in _PACKS:
-        _PACKS[cache_key] = pack_from_json(row.definition)
-    return _PACKS[cache_key]
+    pack = _PACKS.get(cache_key)
+    if pack is None:
+        pack = pack_from_json(row.definition)
+        _PACKS.put(cache_key, pack)
+    return pack
 
 
 def packs_for(*, session: Session, questionnaire_key: str) -> list[ContentPack]:

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
+from backend.caches import BoundedCache
 from backend.segmentation import Standardiser, nearest_segment
 from backend.segmentation.features import DEFAULT_MAX_MISSING_FRACTION
 from backend.segmentation.mixture import SoftModel
@@ -45,8 +45,9 @@ class _Model:
     mixture: SoftModel | None = None
 
 
-_MODEL_CACHE: dict[tuple[int, int, str], _Model] = {}
-_MODEL_LOCK = threading.Lock()
+#: Models by (questionnaire, run, active segment ids): a new run or a retired segment makes a
+#: new key, and a run's stored model never changes.
+_MODELS: BoundedCache[_Model] = BoundedCache("segments.models", maxsize=64)
 
 
 # Read on every completion: built once (building a statement costs more than running it).
@@ -80,8 +81,7 @@ def _current_model(session: Session, questionnaire_id: int) -> _Model | None:
     if not segments:
         return None
     key = (questionnaire_id, run_id, ",".join(str(s[0]) for s in segments))
-    with _MODEL_LOCK:
-        cached = _MODEL_CACHE.get(key)
+    cached = _MODELS.get(key)
     if cached is not None:
         return cached
     standardiser = Standardiser.from_dict(stored)
@@ -111,10 +111,7 @@ def _current_model(session: Session, questionnaire_id: int) -> _Model | None:
             segment_ids=tuple(int(s[0] or 0) for s in segments),
             centroids=standardiser.transform(units),
         )
-    with _MODEL_LOCK:
-        if len(_MODEL_CACHE) > 64:
-            _MODEL_CACHE.clear()
-        _MODEL_CACHE[key] = model
+    _MODELS.put(key, model)
     return model
 
 
