@@ -95,7 +95,7 @@ def _seed_everything(engine: Engine) -> int:
     seed(engine, 60, seed=12, completed_share=0.8)
     report = recluster(engine=engine, questionnaire_key=KEY, random_state=0)
     with session_scope(engine) as session:
-        import_pack(load_content(PACK, dimensions=list(DIMENSIONS)), session=session)
+        import_pack(session=session, pack=load_content(PACK, dimensions=list(DIMENSIONS)))
         enqueue_assignments(session=session, rows=session.exec(select(SegmentAssignment)).all())
     with session_scope(engine) as session:
         ids = list(
