@@ -163,7 +163,7 @@ class Service:
 
 def build_service(settings: Settings, engine: Engine) -> Service:
     """Build the bot, the quiz service and the scheduler on one engine and one send budget."""
-    assigner = segment_assigner(engine)
+    assigner = segment_assigner()
     quiz = QuizService(engine, assign_segment=assigner, erasure_key=settings.erasure_key())
     # One budget for everything the bot sends: the quiz and the follow-ups share Telegram's
     # limits, and the quiz goes first.
@@ -174,7 +174,6 @@ def build_service(settings: Settings, engine: Engine) -> Service:
 
 
 def _jobs(settings: Settings, engine: Engine, budget: SendBudget) -> Jobs:
-
     return build_jobs(settings, engine, sender=follow_up_sender(settings), budget=budget)
 
 

@@ -117,7 +117,7 @@ def run_ours(base_url: str, database_url: str, limited: bool = False) -> None:
     application = build_application(
         Settings(telegram_base_url=base_url, database_url=database_url),
         # as `psychograph serve` wires it: a completion is also assigned a segment
-        QuizService(engine, assign_segment=segment_assigner(engine)),
+        QuizService(engine, assign_segment=segment_assigner()),
         rate_limit=limited,
         budget=budget,
     )
@@ -402,14 +402,16 @@ async def create_followup_audience(sandbox_url: str, database_url: str) -> list[
             chats.extend(u.id for u in batch)
     engine = make_engine(database_url)
     with session_scope(engine) as session:
-        import_pack(load_pack(FOLLOWUP_PACK), session=session)
+        import_pack(session=session, pack=load_pack(FOLLOWUP_PACK))
         people = [Respondent(first_name=f"F{c}", chat_id=c) for c in chats]
         session.add_all(people)
         session.flush()
         segment = SegmentView(id="1", name="Bench segment")
         enqueue_for_assignments(
-            session,
-            [Assignment(p.id, "bench", segment, scores={}) for p in people if p.id is not None],
+            session=session,
+            assignments=[
+                Assignment(p.id, "bench", segment, scores={}) for p in people if p.id is not None
+            ],
         )
     engine.dispose()
     return chats

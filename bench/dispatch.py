@@ -103,7 +103,7 @@ async def create_users(client: SandboxClient, n: int) -> list[int]:
 def queue(engine_url: str, chats: list[int]) -> float:
     engine = make_engine(engine_url)
     with session_scope(engine) as session:
-        import_pack(load_content(PACK), session=session)  # unchanged after the first time
+        import_pack(session=session, pack=load_content(PACK))  # unchanged after the first time
         people = [Respondent(first_name=f"U{c}", chat_id=c) for c in chats]
         session.add_all(people)
         session.flush()
@@ -111,7 +111,9 @@ def queue(engine_url: str, chats: list[int]) -> float:
     segment = SegmentView(id="1", name="Bench segment")
     started = time.perf_counter()
     with session_scope(engine) as session:
-        enqueue_for_assignments(session, [Assignment(i, "bench", segment, scores={}) for i in ids])
+        enqueue_for_assignments(
+            session=session, assignments=[Assignment(i, "bench", segment, scores={}) for i in ids]
+        )
     engine.dispose()
     return time.perf_counter() - started
 

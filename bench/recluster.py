@@ -174,10 +174,10 @@ def step_recluster(target: str) -> dict[str, Any]:
 
     engine = make_engine(url_of(target))
     started = time.perf_counter()
-    first = recluster(engine, KEY, random_state=0)
+    first = recluster(engine=engine, questionnaire_key=KEY, random_state=0)
     first_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    second = recluster(engine, KEY, random_state=1)
+    second = recluster(engine=engine, questionnaire_key=KEY, random_state=1)
     second_seconds = time.perf_counter() - started
     engine.dispose()
     return {
@@ -226,7 +226,7 @@ def step_latency(target: str, seconds: float, with_recluster: bool) -> dict[str,
     from backend.storage.engine import make_engine
 
     engine = make_engine(url_of(target))
-    service = QuizService(engine, assign_segment=segment_assigner(engine))
+    service = QuizService(engine, assign_segment=segment_assigner())
     users = [ChatUser(user_id=10**9 + i, chat_id=10**9 + i) for i in range(100)]
     busy: set[int] = set()
     steps = {u.user_id: service.start(user=u, key=KEY) for u in users}

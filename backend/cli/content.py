@@ -22,11 +22,11 @@ from backend.followups import (
     import_pack,
     list_packs,
     load_content_file,
-    questionnaire_definition,
 )
 from backend.followups.content import MAX_CONTENT_BYTES
 from backend.questionnaire import DefinitionError, load_definition_file, read_definition_file
 from backend.questionnaire.loader import parse_definition_text
+from backend.services.questionnaires import questionnaire_definition
 from backend.storage.limits import StoredValueError
 
 
@@ -89,8 +89,8 @@ def content_import(obj: Context, files: tuple[Path, ...]) -> None:
     with nothing_stored_on(StoredValueError), obj.session() as session:
         for path, pack in loaded:
             result = import_pack(
-                pack,
                 session=session,
+                pack=pack,
                 source_name=path.name,
                 source_text=read_definition_file(path, max_bytes=MAX_CONTENT_BYTES),
             )

@@ -70,7 +70,7 @@ def segments_recluster(obj: Context, questionnaire_key: str | None, seed: int | 
 
             try:
                 report = segment_service.recluster(
-                    obj.engine, key, random_state=seed, progress=step
+                    engine=obj.engine, questionnaire_key=key, random_state=seed, progress=step
                 )
             except SegmentationError as exc:
                 failed += 1
@@ -101,7 +101,7 @@ def segments_show(obj: Context, questionnaire_key: str | None, include_retired: 
     for key in _segmented_keys(obj, questionnaire_key):
         with obj.session() as session:
             rows = segment_service.list_segments(
-                key, session=session, include_retired=include_retired
+                session=session, questionnaire_key=key, include_retired=include_retired
             )
         if not rows:
             console.print(f"{key}: no segments yet: `psychograph segments recluster`.")
@@ -148,10 +148,14 @@ def segments_export(
     if len(keys) > 1:
         fail(f"several questionnaires are segmented ({', '.join(keys)}): pass --questionnaire ID")
     if output is None:
-        segment_service.write_export_csv(obj.engine, keys[0], sys.stdout, raw=raw)
+        segment_service.write_export_csv(
+            engine=obj.engine, questionnaire_key=keys[0], out=sys.stdout, raw=raw
+        )
         return
     with output.open("w", encoding="utf-8", newline="") as handle:
-        count = segment_service.write_export_csv(obj.engine, keys[0], handle, raw=raw)
+        count = segment_service.write_export_csv(
+            engine=obj.engine, questionnaire_key=keys[0], out=handle, raw=raw
+        )
     err.print(f"{count:,} respondents written to {output}", highlight=False)
 
 
@@ -168,7 +172,7 @@ def segments_rename(obj: Context, segment_id: int, name: str, description: str |
     try:
         with obj.session() as session:
             segment = segment_service.rename_segment(
-                segment_id, session=session, name=name, description=description
+                session=session, segment_id=segment_id, name=name, description=description
             )
     except (segment_service.SegmentNotFound, ValueError) as exc:
         fail(str(exc.args[0]))

@@ -231,13 +231,13 @@ def _import_content(engine: Engine) -> None:
     for path in sorted((BUNDLED / "content").glob("*.yaml")):
         pack = load_content_file(path)
         with session_scope(engine) as session:
-            import_pack(pack, session=session)
+            import_pack(session=session, pack=pack)
 
 
 def _recluster(engine: Engine, key: str, seed: int) -> dict[str, Any]:
-    report = recluster(engine, key, random_state=seed, trigger="demo")
+    report = recluster(engine=engine, questionnaire_key=key, random_state=seed, trigger="demo")
     with session_scope(engine) as session:
-        segments = list_segments(key, session=session)
+        segments = list_segments(session=session, questionnaire_key=key)
     return {
         "reason": report.choice_reason,
         "segments": [

@@ -4,7 +4,7 @@
   ``docs/content-format.md``); :func:`load_content` validates them with path and line and
   renders every template for every test profile; :func:`import_pack` stores them.
 - After an assignment, the segmentation side calls :func:`enqueue_for_assignments` in its
-  transaction (with ``SegmentAssignment`` rows or :class:`Assignment` values).
+  transaction with :class:`Assignment` values (see ``backend.services.segments.queueing``).
 - :class:`Dispatcher` sends due rows through a :class:`Sender` (``bot.delivery.TelegramSender``).
 - The bot records a button press with :func:`record_click` (callback data ``fu:<token>``).
 """
@@ -40,7 +40,7 @@ from backend.followups.outbox import (
     followup_stats,
     import_pack,
     list_packs,
-    questionnaire_definition,
+    packs_for,
     record_click,
     release_uncertain,
     segment_view,
@@ -81,7 +81,7 @@ __all__ = [
     "load_content",
     "load_content_file",
     "pack_from_json",
-    "questionnaire_definition",
+    "packs_for",
     "record_click",
     "release_uncertain",
     "segment_view",

@@ -39,6 +39,7 @@ from backend.followups.delivery import (
 )
 from backend.followups.outbox import (
     Candidate,
+    OutcomeCounts,
     SendRules,
     claim,
     due_candidates,
@@ -89,14 +90,10 @@ class DispatchConfig:
 
 
 @dataclass
-class DispatchReport:
+class DispatchReport(OutcomeCounts):
+    """What one pass did: the outcomes of its sends, and what claiming settled without one."""
+
     requests: int = 0
-    sent: int = 0
-    failed: int = 0
-    uncertain: int = 0
-    retried: int = 0
-    rate_limited: int = 0
-    blocked: int = 0
     deferred: int = 0
     cancelled: int = 0
     expired: int = 0
@@ -274,11 +271,7 @@ class Dispatcher:
                     now=self.clock(),
                     rules=rules,
                 )
-                for field_name in ("sent", "failed", "uncertain", "retried", "blocked"):
-                    setattr(
-                        report, field_name, getattr(report, field_name) + getattr(done, field_name)
-                    )
-                report.rate_limited += done.rate_limited
+                report.add(done)
                 now_wall, now_mono = self.clock(), loop.time()
                 for row_id, when in done.retry_at.items():
                     retries[row_id] = now_mono + max(0.0, (when - now_wall).total_seconds())

@@ -70,15 +70,22 @@ def recluster_exclusive(
             log.info("re-clustering %s: running on another instance", questionnaire_key)
             return None
         with session_scope(engine) as session:
-            started = latest_run_started(questionnaire_key, session=session)
+            started = latest_run_started(session=session, questionnaire_key=questionnaire_key)
             if started is not None and utcnow() - started < min_interval:
                 log.info("re-clustering %s: a run started at %s", questionnaire_key, started)
                 return None
             if min_completions > 0:
-                new = completions_since_last_run(questionnaire_key, session=session)
+                new = completions_since_last_run(
+                    session=session, questionnaire_key=questionnaire_key
+                )
                 if new < min_completions:
                     return None
-        return recluster(engine, questionnaire_key, trigger=trigger, random_state=random_state)
+        return recluster(
+            engine=engine,
+            questionnaire_key=questionnaire_key,
+            trigger=trigger,
+            random_state=random_state,
+        )
 
 
 def recluster_in_process(
@@ -180,7 +187,7 @@ class SegmentJobs:
             return [
                 key
                 for key in keys
-                if completions_since_last_run(key, session=session) >= threshold
+                if completions_since_last_run(session=session, questionnaire_key=key) >= threshold
             ]
 
     async def check(self, scheduler: AsyncIOScheduler | None = None) -> list[RunReport]:

@@ -340,7 +340,7 @@ def import_response_file(
             report.respondents.append(external)
             if quiz is not None:
                 score = record_scores(quiz, session=session)
-                if assign_now(session, score, enqueue=False) is not None:
+                if assign_now(session=session, score=score, enqueue=False) is not None:
                     report.segmented += 1
             if done % 200 == 0:
                 report_progress("store", done, len(parsed))

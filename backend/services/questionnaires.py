@@ -118,17 +118,17 @@ def current_version(key: str, *, session: Session) -> QuestionnaireVersion:
     return version
 
 
-def archive_questionnaire(key: str, *, session: Session) -> Questionnaire:
-    """Hide a questionnaire from respondents; answers and versions are kept."""
-    questionnaire = get_questionnaire(key, session=session)
-    questionnaire.status = QuestionnaireStatus.ARCHIVED
-    session.add(questionnaire)
-    session.flush()
-    return questionnaire
+def questionnaire_definition(key: str, *, session: Session) -> QuestionnaireDefinition | None:
+    """Return the current definition of questionnaire ``key``, or None when not imported."""
+    questionnaire = session.exec(select(Questionnaire).where(Questionnaire.key == key)).first()
+    if questionnaire is None or questionnaire.current_version_id is None:
+        return None
+    version = session.get(QuestionnaireVersion, questionnaire.current_version_id)
+    return definition_of(version) if version is not None else None
 
 
 def active_versions(*, session: Session) -> list[tuple[Questionnaire, QuestionnaireVersion]]:
-    """The active questionnaires with their current versions, by key."""
+    """Return each active questionnaire with its current version, by key."""
     rows = session.exec(
         select(Questionnaire, QuestionnaireVersion)
         .join(
@@ -138,7 +138,16 @@ def active_versions(*, session: Session) -> list[tuple[Questionnaire, Questionna
         .where(Questionnaire.status == QuestionnaireStatus.ACTIVE)
         .order_by(col(Questionnaire.key))
     ).all()
-    return list(rows)
+    return [(questionnaire, version) for questionnaire, version in rows]
+
+
+def archive_questionnaire(key: str, *, session: Session) -> Questionnaire:
+    """Hide a questionnaire from respondents; answers and versions are kept."""
+    questionnaire = get_questionnaire(key, session=session)
+    questionnaire.status = QuestionnaireStatus.ARCHIVED
+    session.add(questionnaire)
+    session.flush()
+    return questionnaire
 
 
 def list_questionnaires(

@@ -21,8 +21,8 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import Engine
 
 from backend.api.app import create_app
-from backend.followups import enqueue_for_assignments, import_pack, load_content
-from backend.services.segments import list_segments, recluster
+from backend.followups import import_pack, load_content
+from backend.services.segments import enqueue_assignments, list_segments, recluster
 from backend.settings import Settings
 from backend.storage.engine import session_scope
 from tests.dashboard.conftest import TOKENS
@@ -91,12 +91,12 @@ def _seed_everything(engine: Engine) -> int:
     from backend.storage.types import utcnow
 
     seed(engine, 300, seed=11, completed_share=0.85)
-    recluster(engine, KEY, random_state=0)
+    recluster(engine=engine, questionnaire_key=KEY, random_state=0)
     seed(engine, 60, seed=12, completed_share=0.8)
-    report = recluster(engine, KEY, random_state=0)
+    report = recluster(engine=engine, questionnaire_key=KEY, random_state=0)
     with session_scope(engine) as session:
-        import_pack(load_content(PACK, dimensions=list(DIMENSIONS)), session=session)
-        enqueue_for_assignments(session, session.exec(select(SegmentAssignment)).all())
+        import_pack(session=session, pack=load_content(PACK, dimensions=list(DIMENSIONS)))
+        enqueue_assignments(session=session, rows=session.exec(select(SegmentAssignment)).all())
     with session_scope(engine) as session:
         ids = list(
             session.exec(
@@ -262,7 +262,7 @@ async def test_marketer_uses_the_dashboard_in_chromium(
             await browser.close()
 
     with session_scope(sqlite_engine) as session:
-        names = {s.name for s in list_segments(KEY, session=session)}
+        names = {s.name for s in list_segments(session=session, questionnaire_key=KEY)}
     assert "Weekend explorers" in names
     saved = sorted(p.name for p in SCREENSHOTS.glob("dashboard-*.png"))
     assert len(saved) == (len(PAGES) + 2) * len(WIDTHS), saved

@@ -179,7 +179,7 @@ async def test_analyst_reads_but_sees_no_forms_and_cannot_post(
     client: Client, engine: Engine
 ) -> None:
     seed(engine, 60, seed=3)
-    recluster(engine, KEY, random_state=0)
+    recluster(engine=engine, questionnaire_key=KEY, random_state=0)
     await sign_in(client, "analyst")
     listing = await (await client.get("/dashboard/questionnaires")).text()
     assert KEY in listing
@@ -191,7 +191,7 @@ async def test_analyst_reads_but_sees_no_forms_and_cannot_post(
     csrf = CSRF_RE.search(segments)
     assert csrf is not None  # the sign-out form
     with session_scope(engine) as session:
-        segment = list_segments(KEY, session=session)[0]
+        segment = list_segments(session=session, questionnaire_key=KEY)[0]
     for path, data in [
         (f"/dashboard/segments/{KEY}/{segment.id}", {"name": "Hacked"}),
         (f"/dashboard/segments/{KEY}/recluster", {}),
@@ -201,7 +201,7 @@ async def test_analyst_reads_but_sees_no_forms_and_cannot_post(
         assert response.status == 403, path
         assert "read-only" in (await response.text()).lower() or "analyst" in await response.text()
     with session_scope(engine) as session:
-        assert list_segments(KEY, session=session)[0].name == segment.name
+        assert list_segments(session=session, questionnaire_key=KEY)[0].name == segment.name
 
 
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
@@ -211,17 +211,17 @@ async def test_posts_without_the_sessions_csrf_token_are_refused(
     client: Client, engine: Engine
 ) -> None:
     seed(engine, 60, seed=4)
-    recluster(engine, KEY, random_state=0)
+    recluster(engine=engine, questionnaire_key=KEY, random_state=0)
     await sign_in(client, "marketer")
     with session_scope(engine) as session:
-        segment = list_segments(KEY, session=session)[0]
+        segment = list_segments(session=session, questionnaire_key=KEY)[0]
     path = f"/dashboard/segments/{KEY}/{segment.id}"
     missing = await client.post(path, data={"name": "No token"})
     assert missing.status == 403
     wrong = await client.post(path, data={"name": "No token", "csrf": "guess"})
     assert wrong.status == 403
     with session_scope(engine) as session:
-        assert list_segments(KEY, session=session)[0].name == segment.name
+        assert list_segments(session=session, questionnaire_key=KEY)[0].name == segment.name
 
 
 async def test_upload_valid_then_invalid_shows_errors_beside_their_lines(
@@ -395,11 +395,11 @@ async def test_answers_split_by_segment_show_each_segments_shares(
     client: Client, engine: Engine
 ) -> None:
     seed(engine, 150, seed=12)
-    report = recluster(engine, KEY, random_state=0)
+    report = recluster(engine=engine, questionnaire_key=KEY, random_state=0)
     await sign_in(client, "analyst")
     html = await (await client.get(f"/dashboard/questionnaires/{KEY}?by=segment")).text()
     with session_scope(engine) as session:
-        names = [s.name for s in list_segments(KEY, session=session)]
+        names = [s.name for s in list_segments(session=session, questionnaire_key=KEY)]
     tables = html.split('class="split"')[1:]
     assert len(tables) == 2 + 12  # two choice questions and twelve Likert items
     first = tables[0].split("</table>")[0]
@@ -436,10 +436,10 @@ async def test_rename_persists_and_an_empty_name_is_explained(
     client: Client, engine: Engine
 ) -> None:
     seed(engine, 150, seed=7)
-    recluster(engine, KEY, random_state=0)
+    recluster(engine=engine, questionnaire_key=KEY, random_state=0)
     await sign_in(client, "marketer")
     with session_scope(engine) as session:
-        segment = list_segments(KEY, session=session)[0]
+        segment = list_segments(session=session, questionnaire_key=KEY)[0]
     csrf = await csrf_of(client, f"/dashboard/segments/{KEY}")
     path = f"/dashboard/segments/{KEY}/{segment.id}"
     saved = await client.post(
@@ -452,7 +452,7 @@ async def test_rename_persists_and_an_empty_name_is_explained(
     assert "Weekend &lt;explorers&gt;" in page
     assert "<explorers>" not in page
     with session_scope(engine) as session:
-        stored = list_segments(KEY, session=session)
+        stored = list_segments(session=session, questionnaire_key=KEY)
     renamed = next(s for s in stored if s.id == segment.id)
     assert (renamed.name, renamed.description, renamed.name_edited) == (
         "Weekend <explorers>",
@@ -470,12 +470,12 @@ async def test_rename_persists_and_an_empty_name_is_explained(
 
 async def test_segments_page_shows_profiles_cards_and_runs(client: Client, engine: Engine) -> None:
     seed(engine, 150, seed=8)
-    first = recluster(engine, KEY, random_state=0)
+    first = recluster(engine=engine, questionnaire_key=KEY, random_state=0)
     seed(engine, 60, seed=18)
-    report = recluster(engine, KEY, random_state=0)
+    report = recluster(engine=engine, questionnaire_key=KEY, random_state=0)
     await sign_in(client, "ops")
     with session_scope(engine) as session:
-        segments = list_segments(KEY, session=session)
+        segments = list_segments(session=session, questionnaire_key=KEY)
     long_name = "Weekend explorers who shop online and cook at home every single day"
     csrf = await csrf_of(client, f"/dashboard/segments/{KEY}")
     await client.post(
@@ -525,7 +525,7 @@ async def test_segments_index_says_when_the_next_run_is(
     aiohttp_client: Callable[..., Awaitable[Client]], sqlite_engine: Engine
 ) -> None:
     seed(sqlite_engine, 60, seed=3)
-    recluster(sqlite_engine, KEY, random_state=0)
+    recluster(engine=sqlite_engine, questionnaire_key=KEY, random_state=0)
     tokens = ",".join(f"{role}:{token}" for role, token in TOKENS.items())
     off = Settings(api_tokens=tokens, recluster_cron="", recluster_after_completions=0)
     client = await aiohttp_client(create_app(off, sqlite_engine))
@@ -571,13 +571,14 @@ async def test_followups_page_shows_items_per_segment_and_outbox(
 ) -> None:
     from sqlalchemy import update
 
-    from backend.followups import enqueue_for_assignments, import_pack, load_content
+    from backend.followups import import_pack, load_content
+    from backend.services.segments import enqueue_assignments
     from backend.storage.followup_tables import FollowupClick, FollowupMessage
     from backend.storage.models import Respondent
     from backend.storage.segment_tables import SegmentAssignment
 
     seed(engine, 90, seed=10)
-    recluster(engine, KEY, random_state=0)
+    recluster(engine=engine, questionnaire_key=KEY, random_state=0)
     pack = load_content(
         f"""
 id: habits-followups
@@ -597,8 +598,8 @@ items:
         dimensions=["adventure", "thrift", "health", "social"],
     )
     with session_scope(engine) as session:
-        import_pack(pack, session=session)
-        enqueue_for_assignments(session, session.exec(select(SegmentAssignment)).all())
+        import_pack(session=session, pack=pack)
+        enqueue_assignments(session=session, rows=session.exec(select(SegmentAssignment)).all())
     with session_scope(engine) as session:
         rows = session.exec(
             select(FollowupMessage)

@@ -64,7 +64,7 @@ PICKED = SegmentView(id="4", name="Hand-picked", z_scores={"openness": 0.0})
 def add_pack(engine: Engine, text: str = PACK) -> None:
     """Import a pack given as text."""
     with session_scope(engine) as session:
-        import_pack(load_content(text, source="pack.yaml"), session=session)
+        import_pack(session=session, pack=load_content(text, source="pack.yaml"))
 
 
 def add_respondents(
@@ -94,8 +94,8 @@ def assign(
     """Put respondents in a segment and queue their follow-ups."""
     with session_scope(engine) as session:
         enqueue_for_assignments(
-            session,
-            [
+            session=session,
+            assignments=[
                 Assignment(rid, "big-five-ipip", segment, assigned_at=assigned_at, scores={})
                 for rid in respondent_ids
             ],

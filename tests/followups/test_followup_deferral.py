@@ -44,7 +44,9 @@ def sent_before(engine: Engine, respondent_id: int, days: list[int]) -> None:
 
 def claim_at(engine: Engine, row_id: int, now: datetime, rules: SendRules | None = None) -> int:
     with session_scope(engine) as session:
-        report = claim([row_id], session=session, owner="t", now=now, rules=rules or SendRules())
+        report = claim(
+            session=session, ids=[row_id], owner="t", now=now, rules=rules or SendRules()
+        )
         return len(report.claimed)
 
 

@@ -8,10 +8,11 @@ from followup_helpers import CONTENT_DIR, CURIOUS, PLAIN, SOCIAL, add_pack, add_
 from sqlalchemy import Engine
 from sqlmodel import delete, select
 
-from backend.followups import SendRules, enqueue_for_assignments, followup_stats, record_click
+from backend.followups import SendRules, followup_stats, record_click
 from backend.followups.outbox import claim, expire_leases, release_uncertain
 from backend.questionnaire import load_definition_file
 from backend.services.questionnaires import import_definition
+from backend.services.segments import enqueue_assignments
 from backend.storage.engine import session_scope
 from backend.storage.followup_tables import FollowupMessage, FollowupStatus
 from backend.storage.models import Respondent
@@ -92,7 +93,7 @@ def test_segment_assignment_rows_from_the_segmentation_are_accepted(engine: Engi
         )
         session.add(row)
         session.flush()
-        report = enqueue_for_assignments(session, [row], now=NOW)
+        report = enqueue_assignments(session=session, rows=[row], now=NOW)
     assert report.queued >= 1
     queued = rows(engine, rid)
     assert queued[0].item_id == "curious_welcome"
@@ -107,7 +108,9 @@ def test_expired_leases_become_uncertain_and_an_operator_releases_them(engine: E
     (row,) = rows(engine, rid)
     rules = SendRules(lease=timedelta(seconds=30))
     with session_scope(engine) as session:
-        assert len(claim([row.id], session=session, owner="a", now=NOW, rules=rules).claimed) == 1
+        assert (
+            len(claim(session=session, ids=[row.id], owner="a", now=NOW, rules=rules).claimed) == 1
+        )
     with session_scope(engine) as session:
         assert expire_leases(session=session, now=NOW + timedelta(seconds=10)) == 0
         assert expire_leases(session=session, now=NOW + timedelta(seconds=31)) == 1
@@ -129,12 +132,12 @@ def test_clicks_and_counts_per_item_variant_and_segment(engine: Engine) -> None:
             session.add(row)
     first = next(r for r in rows(engine) if r.item_id == "curious_now")
     with session_scope(engine) as session:
-        click = record_click(session, f"fu:{first.token}.0")
+        click = record_click(session=session, token=f"fu:{first.token}.0")
         assert click is not None
         assert click.url == "https://example.com/read"
-        record_click(session, f"{first.token}.0")  # the same person again
-        assert record_click(session, "fu:forged.0") is None
-        assert record_click(session, f"fu:{first.token}.5") is None
+        record_click(session=session, token=f"{first.token}.0")  # the same person again
+        assert record_click(session=session, token="fu:forged.0") is None
+        assert record_click(session=session, token=f"fu:{first.token}.5") is None
     with session_scope(engine) as session:
         stats = {s.item_id: s for s in followup_stats(session=session)}
     assert (stats["curious_now"].delivered, stats["curious_now"].clicked) == (3, 1)

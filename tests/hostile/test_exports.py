@@ -125,13 +125,15 @@ def test_a_segment_named_like_a_formula_is_neutralised_in_the_segments_export(
     sqlite_engine: Engine,
 ) -> None:
     seed_respondents(sqlite_engine, 300, seed=3)
-    report = recluster(sqlite_engine, "lifestyle", random_state=0)
+    report = recluster(engine=sqlite_engine, questionnaire_key="lifestyle", random_state=0)
     with session_scope(sqlite_engine) as session:
-        rename_segment(report.segment_ids[0], session=session, name="=cmd|' /C calc'!A0")
+        rename_segment(
+            session=session, segment_id=report.segment_ids[0], name="=cmd|' /C calc'!A0"
+        )
 
     safe, raw = io.StringIO(), io.StringIO()
-    write_export_csv(sqlite_engine, "lifestyle", safe)
-    write_export_csv(sqlite_engine, "lifestyle", raw, raw=True)
+    write_export_csv(engine=sqlite_engine, questionnaire_key="lifestyle", out=safe)
+    write_export_csv(engine=sqlite_engine, questionnaire_key="lifestyle", out=raw, raw=True)
 
     names = {row[4] for row in list(csv.reader(io.StringIO(safe.getvalue())))[1:]}
     assert "'=cmd|' /C calc'!A0" in names

@@ -18,10 +18,10 @@ from backend.storage.models import SessionScore
 
 def test_export_carries_scores_and_the_current_segment(engine: Engine) -> None:
     seed_respondents(engine, 240, seed=3)
-    report = recluster(engine, "lifestyle", random_state=0)
+    report = recluster(engine=engine, questionnaire_key="lifestyle", random_state=0)
     header, *rows = export_responses("lifestyle", engine=engine)
     with session_scope(engine) as session:
-        names = {s.name for s in list_segments("lifestyle", session=session)}
+        names = {s.name for s in list_segments(session=session, questionnaire_key="lifestyle")}
     assert header[-1] == "segment"
     assert len(rows) == 240
     assert {row[-1] for row in rows} == names

@@ -38,7 +38,7 @@ def assignments(engine: Engine) -> dict[int, SegmentAssignment]:
 def test_run_finds_the_known_profiles_and_stores_everything(engine: Engine) -> None:
     seeded = seed_respondents(engine, 600, seed=1)
 
-    report = recluster(engine, "lifestyle", random_state=0)
+    report = recluster(engine=engine, questionnaire_key="lifestyle", random_state=0)
 
     assert report.k == len(PROFILES)
     assert report.n_respondents == 600
@@ -64,7 +64,7 @@ def test_run_finds_the_known_profiles_and_stores_everything(engine: Engine) -> N
         assert "k=3 chosen" in (run.choice_reason or "")
         assert run.standardiser is not None
         assert run.standardiser["columns"] == list(DIMENSIONS)
-        segments = list_segments("lifestyle", session=session)
+        segments = list_segments(session=session, questionnaire_key="lifestyle")
     assert sorted(s.id for s in segments) == sorted(report.segment_ids)
     assert sum(s.size for s in segments) == 600
     assert abs(sum(s.share for s in segments) - 1.0) < 1e-9
@@ -80,15 +80,20 @@ def test_run_finds_the_known_profiles_and_stores_everything(engine: Engine) -> N
 
 def test_rerun_with_another_seed_keeps_ids_and_marketer_names(engine: Engine) -> None:
     seed_respondents(engine, 600, seed=2)
-    first = recluster(engine, "lifestyle", random_state=0)
+    first = recluster(engine=engine, questionnaire_key="lifestyle", random_state=0)
     renamed = first.segment_ids[1]
     with session_scope(engine) as session:
         rename_segment(
-            renamed, session=session, name="Weekend explorers", description="Our best buyers."
+            session=session,
+            segment_id=renamed,
+            name="Weekend explorers",
+            description="Our best buyers.",
         )
-        auto = {s.id: s.name for s in list_segments("lifestyle", session=session)}
+        auto = {
+            s.id: s.name for s in list_segments(session=session, questionnaire_key="lifestyle")
+        }
 
-    second = recluster(engine, "lifestyle", random_state=12345)
+    second = recluster(engine=engine, questionnaire_key="lifestyle", random_state=12345)
 
     assert set(second.segment_ids) == set(first.segment_ids)
     assert second.created == ()
@@ -96,12 +101,14 @@ def test_rerun_with_another_seed_keeps_ids_and_marketer_names(engine: Engine) ->
     assert second.adjusted_rand == 1.0
     assert second.n_moved == 0
     with session_scope(engine) as session:
-        names = {s.id: s.name for s in list_segments("lifestyle", session=session)}
+        names = {
+            s.id: s.name for s in list_segments(session=session, questionnaire_key="lifestyle")
+        }
         kept = session.get(Segment, renamed)
         assert kept is not None
         assert kept.description == "Our best buyers."
         assert kept.last_run_id == second.run_id
-        history = runs("lifestyle", session=session)
+        history = runs(session=session, questionnaire_key="lifestyle")
     assert names == auto
     assert names[renamed] == "Weekend explorers"
     assert [r.id for r in history] == [second.run_id, first.run_id]
@@ -118,11 +125,11 @@ def test_rerun_with_another_seed_keeps_ids_and_marketer_names(engine: Engine) ->
 
 def test_ten_percent_new_respondents_keep_ids_and_move_few(engine: Engine) -> None:
     old = seed_respondents(engine, 600, seed=3)
-    first = recluster(engine, "lifestyle", random_state=0)
+    first = recluster(engine=engine, questionnaire_key="lifestyle", random_state=0)
     before = assignments(engine)
     seed_respondents(engine, 60, seed=4)
 
-    second = recluster(engine, "lifestyle", random_state=7)
+    second = recluster(engine=engine, questionnaire_key="lifestyle", random_state=7)
 
     assert set(second.segment_ids) == set(first.segment_ids)
     assert second.n_shared == 600
@@ -143,12 +150,12 @@ def answer_like(profile: np.ndarray, question_id: str) -> int:
 
 def test_a_new_completion_is_assigned_to_the_nearest_segment_at_once(engine: Engine) -> None:
     seed_respondents(engine, 600, seed=5)
-    report = recluster(engine, "lifestyle", random_state=0)
+    report = recluster(engine=engine, questionnaire_key="lifestyle", random_state=0)
     with session_scope(engine) as session:
-        segments = list_segments("lifestyle", session=session)
+        segments = list_segments(session=session, questionnaire_key="lifestyle")
     # Profile 0 is the only one with high adventure.
     expected = max(segments, key=lambda s: s.centroid["adventure"])
-    service = QuizService(engine, assign_segment=segment_assigner(engine))
+    service = QuizService(engine, assign_segment=segment_assigner())
     user = ChatUser(user_id=10_000_001, chat_id=10_000_001, first_name="Ada")
 
     step = service.start(user=user, key="lifestyle")
@@ -189,14 +196,14 @@ def test_a_new_completion_is_assigned_to_the_nearest_segment_at_once(engine: Eng
         total = session.exec(select(func.count()).select_from(SegmentAssignment)).one()
     assert total == 601
     # The next run counts the respondent as already assigned.
-    again = recluster(engine, "lifestyle", random_state=1)
+    again = recluster(engine=engine, questionnaire_key="lifestyle", random_state=1)
     assert again.n_shared == 601
     assert set(again.segment_ids) == set(report.segment_ids)
 
 
 def test_no_segment_before_the_first_run(sqlite_engine: Engine) -> None:
     import_lifestyle(sqlite_engine)
-    service = QuizService(sqlite_engine, assign_segment=segment_assigner(sqlite_engine))
+    service = QuizService(sqlite_engine, assign_segment=segment_assigner())
     user = ChatUser(user_id=42, chat_id=42)
     step = service.start(user=user, key="lifestyle")
     while step.kind == "question":
@@ -210,29 +217,29 @@ def test_no_segment_before_the_first_run(sqlite_engine: Engine) -> None:
 
 def test_vanished_segments_are_retired(sqlite_engine: Engine) -> None:
     old = seed_respondents(sqlite_engine, 600, seed=6)
-    first = recluster(sqlite_engine, "lifestyle", random_state=0)
+    first = recluster(engine=sqlite_engine, questionnaire_key="lifestyle", random_state=0)
     # The old respondents erase their data; the new ones all answer like profile 1.
     with session_scope(sqlite_engine) as session:
         session.exec(delete(Respondent).where(col(Respondent.id).in_(old.respondent_ids)))
     seed_respondents(sqlite_engine, 400, seed=7, profiles=PROFILES[[1]])
 
-    second = recluster(sqlite_engine, "lifestyle", random_state=0)
+    second = recluster(engine=sqlite_engine, questionnaire_key="lifestyle", random_state=0)
 
     assert second.k == 1
     assert len(second.retired) == 2
     assert set(second.segment_ids) < set(first.segment_ids)
     with session_scope(sqlite_engine) as session:
-        active = list_segments("lifestyle", session=session)
-        every = list_segments("lifestyle", session=session, include_retired=True)
+        active = list_segments(session=session, questionnaire_key="lifestyle")
+        every = list_segments(session=session, questionnaire_key="lifestyle", include_retired=True)
     assert [s.id for s in active] == list(second.segment_ids)
     assert {s.status for s in every if s.id in second.retired} == {SegmentStatus.RETIRED}
 
 
 def test_export_lists_every_respondent_with_segment_and_scores(sqlite_engine: Engine) -> None:
     seeded = seed_respondents(sqlite_engine, 300, seed=8)
-    recluster(sqlite_engine, "lifestyle", random_state=0)
+    recluster(engine=sqlite_engine, questionnaire_key="lifestyle", random_state=0)
 
-    rows = list(export_assignments(sqlite_engine, "lifestyle"))
+    rows = list(export_assignments(engine=sqlite_engine, questionnaire_key="lifestyle"))
 
     header, body = rows[0], rows[1:]
     assert header[:6] == [
@@ -260,9 +267,9 @@ def test_export_lists_every_respondent_with_segment_and_scores(sqlite_engine: En
 
 def test_rename_rejects_an_empty_name(sqlite_engine: Engine) -> None:
     seed_respondents(sqlite_engine, 300, seed=9)
-    report = recluster(sqlite_engine, "lifestyle", random_state=0)
+    report = recluster(engine=sqlite_engine, questionnaire_key="lifestyle", random_state=0)
     with (
         pytest.raises(ValueError, match="cannot be empty"),
         session_scope(sqlite_engine) as session,
     ):
-        rename_segment(report.segment_ids[0], session=session, name="  ")
+        rename_segment(session=session, segment_id=report.segment_ids[0], name="  ")

@@ -15,12 +15,12 @@ def test_a_run_stores_sizes_and_each_segments_spread_on_the_scale(
     sqlite_engine: Engine,
 ) -> None:
     seed(sqlite_engine, 150, seed=4)
-    report = recluster(sqlite_engine, KEY, random_state=0)
+    report = recluster(engine=sqlite_engine, questionnaire_key=KEY, random_state=0)
     with session_scope(sqlite_engine) as session:
         run = session.get(SegmentationRun, report.run_id)
         assert run is not None
         metrics = dict(run.metrics)
-        segments = list_segments(KEY, session=session)
+        segments = list_segments(session=session, questionnaire_key=KEY)
     sizes = metrics["sizes"]
     assert sum(sizes.values()) == report.n_respondents
     for segment in segments:

@@ -13,14 +13,7 @@ from backend.api.dashboard import queries
 from backend.api.dashboard.pages import duration, page, render
 from backend.api.db import in_thread, read_only
 from backend.api.keys import READER
-from backend.followups import (
-    list_packs,
-    questionnaire_definition,
-    segment_view,
-    select_items,
-    status_counts,
-)
-from backend.followups.outbox import packs_for
+from backend.followups import list_packs, packs_for, segment_view, select_items, status_counts
 from backend.services import questionnaires as qs
 from backend.storage.models import Questionnaire
 from backend.storage.segment_tables import Segment
@@ -71,7 +64,7 @@ def _followups_report(engine: Engine) -> FollowupsReport:
     with read_only(engine) as session:
         listed = list_packs(session=session)
         for key in sorted({p.questionnaire_key for p in listed}):
-            definition = questionnaire_definition(key, session=session)
+            definition = qs.questionnaire_definition(key, session=session)
             try:
                 questionnaire = qs.get_questionnaire(key, session=session)
             except qs.QuestionnaireNotFound:
@@ -79,7 +72,7 @@ def _followups_report(engine: Engine) -> FollowupsReport:
             assert questionnaire.id is not None
             segments = queries.segment_rows(questionnaire.id, session=session)
             views = [(s, segment_view(s, definition)) for s in segments]
-            for pack in packs_for(key, session=session):
+            for pack in packs_for(session=session, questionnaire_key=key):
                 goes: dict[str, list[tuple[int, str]]] = defaultdict(list)
                 for segment, view in views:
                     for planned in select_items(pack.definition, pack.rules, view):

@@ -11,11 +11,12 @@ from sqlalchemy import Engine
 from backend.api.dashboard import charts, queries
 from backend.api.dashboard.pages import duration
 from backend.api.db import read_only
-from backend.followups import questionnaire_definition, segment_view, select_items
+from backend.followups import segment_view, select_items
 from backend.followups.outbox import packs_for
 from backend.scoring import ScoringKey
 from backend.services import questionnaires as qs
 from backend.services import segments as ss
+from backend.services.questionnaires import questionnaire_definition
 
 
 @dataclass(frozen=True)
@@ -113,11 +114,11 @@ def segments_report(engine: Engine, key: str) -> SegmentsReport:
         questionnaire = qs.get_questionnaire(key, session=session)
         assert questionnaire.id is not None
         definition = qs.definition_of(qs.current_version(key, session=session))
-        segments = ss.list_segments(key, session=session)
-        every = ss.list_segments(key, session=session, include_retired=True)
-        runs = ss.runs(key, session=session, limit=10)
+        segments = ss.list_segments(session=session, questionnaire_key=key)
+        every = ss.list_segments(session=session, questionnaire_key=key, include_retired=True)
+        runs = ss.runs(session=session, questionnaire_key=key, limit=10)
         confidence = queries.membership_confidence(questionnaire.id, session=session)
-        loaded = packs_for(key, session=session)
+        loaded = packs_for(session=session, questionnaire_key=key)
         rows = {r.id: r for r in queries.segment_rows(questionnaire.id, session=session)}
         content_definition = questionnaire_definition(key, session=session)
     counted = queries.cached_followup_counts(engine)

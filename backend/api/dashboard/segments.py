@@ -51,16 +51,16 @@ async def segments_index(request: web.Request) -> web.StreamResponse:
         segmented = set(ss.segmented_questionnaires(session=session))
         out = []
         for row in qs.list_questionnaires(session=session):
-            runs = ss.runs(row.key, session=session, limit=1)
+            runs = ss.runs(session=session, questionnaire_key=row.key, limit=1)
             out.append(
                 Schedule(
                     row.key,
                     row.title,
                     row.completed,
                     row.key in segmented,
-                    len(ss.list_segments(row.key, session=session)),
+                    len(ss.list_segments(session=session, questionnaire_key=row.key)),
                     runs[0] if runs else None,
-                    ss.completions_since_last_run(row.key, session=session),
+                    ss.completions_since_last_run(session=session, questionnaire_key=row.key),
                     None,
                 )
             )
@@ -146,7 +146,9 @@ async def rename(request: web.Request) -> web.StreamResponse:
         segment = session.get(Segment, segment_id)
         if segment is None or segment.questionnaire_id != questionnaire.id:
             return None
-        ss.rename_segment(segment_id, session=session, name=name, description=description)
+        ss.rename_segment(
+            session=session, segment_id=segment_id, name=name, description=description
+        )
         return segment.name
 
     try:
@@ -177,7 +179,7 @@ async def recluster_now(request: web.Request) -> web.StreamResponse:
 async def segments_csv(request: web.Request) -> web.StreamResponse:
     """Respondents with their segment and latest scores, as the segments service exports."""
     key = request.match_info["key"]
-    rows = ss.export_assignments(request.app[ENGINE], key)
+    rows = ss.export_assignments(engine=request.app[ENGINE], questionnaire_key=key)
     return await stream_csv(request, f"{key}-segments.csv", rows)
 
 

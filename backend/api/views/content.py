@@ -13,8 +13,8 @@ from backend.api.replies import ok
 from backend.api.routes import MARKETING, READ, Body, RouteTable
 from backend.api.uploads import read_upload, rejected
 from backend.followups import import_pack, list_packs
-from backend.followups import questionnaire_definition as pack_questionnaire
 from backend.questionnaire import DefinitionError
+from backend.services.questionnaires import questionnaire_definition as pack_questionnaire
 from backend.storage.followup_tables import ContentPackPublic
 from backend.storage.limits import StoredValueError
 
@@ -53,7 +53,7 @@ async def upload_content(request: web.Request) -> web.Response:
 
     def work(session: Session) -> PackImportOut:
         try:
-            result = import_pack(pack, session=session, source_name=name, source_text=text)
+            result = import_pack(session=session, pack=pack, source_name=name, source_text=text)
         except StoredValueError as exc:
             raise ApiError(400, f"{name}: {exc}") from None
         return PackImportOut(key=pack.key, version=result.record.version, outcome=result.outcome)

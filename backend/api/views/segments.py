@@ -30,7 +30,11 @@ routes = RouteTable()
 )
 async def list_segments(request: web.Request) -> web.Response:
     key = path_key(request)
-    return ok(await read(request, lambda session: ss.list_segments(key, session=session)))
+    return ok(
+        await read(
+            request, lambda session: ss.list_segments(session=session, questionnaire_key=key)
+        )
+    )
 
 
 @routes.route(
@@ -46,7 +50,11 @@ async def list_segments(request: web.Request) -> web.Response:
 async def list_runs(request: web.Request) -> web.Response:
     key = path_key(request)
     limit = query_int(request, "limit", default=20, low=1, high=200)
-    return ok(await read(request, lambda session: ss.runs(key, session=session, limit=limit)))
+    return ok(
+        await read(
+            request, lambda session: ss.runs(session=session, questionnaire_key=key, limit=limit)
+        )
+    )
 
 
 class SegmentEdit(BaseModel):
@@ -78,7 +86,10 @@ async def edit_segment(request: web.Request) -> web.Response:
     def work(session: Session) -> SegmentPublic:
         try:
             return ss.rename_segment(
-                segment_id, session=session, name=edit.name, description=edit.description
+                session=session,
+                segment_id=segment_id,
+                name=edit.name,
+                description=edit.description,
             )
         except ValueError as exc:  # a name or description the segment cannot take
             raise ApiError(400, str(exc)) from None

@@ -391,7 +391,7 @@ class QuizService:
     def record_click(self, *, data: str) -> Click | None:
         """Record a press on a follow-up's button (``data``); None when it is not one."""
         with session_scope(self.engine) as session:
-            return record_click(session, data)
+            return record_click(session=session, token=data)
 
     def touch(self, *, user: ChatUser, update_id: int | None = None) -> None:
         """Record that an update was seen (so its redelivery is ignored)."""
