@@ -306,6 +306,8 @@ def import_response_file(
     ResponsesRejected
         With one line per problem; nothing was stored.
     """
+    # Segmenting loads scikit-learn (seconds): only when a file is really imported, so the CLI
+    # starts fast.
     from backend.services.segments import assign_now
 
     report_progress = progress or (lambda _stage, _done, _total: None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -11,6 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy import Engine, bindparam
 from sqlmodel import Session, col, select
 
+from backend.questionnaire.schema import LikertQuestion, MultipleChoiceQuestion, NumberQuestion
+from backend.quiz import AnswerInvalid, QuizNavigator, check_value, parse_typed
 from backend.scoring import DimensionReliability, ScoringKey, reliability, score_answers
 from backend.services.questionnaires import current_version, definition_of, get_questionnaire
 from backend.storage.limits import value_problem
@@ -18,9 +22,11 @@ from backend.storage.models import (
     Answer,
     QuestionnaireVersion,
     QuizSession,
+    Respondent,
     SessionScore,
     SessionStatus,
 )
+from backend.storage.segment_tables import Segment, SegmentAssignment
 from backend.storage.types import utcnow
 
 #: Built once: every answer reads the session's answers, and building a statement costs
@@ -190,7 +196,6 @@ def export_responses(key: str, *, engine: Engine) -> Iterator[list[str]]:
     QuestionnaireNotFound
         On the first ``next()``, before any row.
     """
-    from backend.storage.models import Respondent
 
     with Session(engine) as session:
         questionnaire = get_questionnaire(key, session=session)
@@ -250,7 +255,6 @@ def export_responses(key: str, *, engine: Engine) -> Iterator[list[str]]:
 
 def _segments_by_respondent(session: Session, questionnaire_id: int) -> dict[int, str]:
     """Respondent -> current segment name (empty before the first segmentation)."""
-    from backend.storage.segment_tables import Segment, SegmentAssignment
 
     rows = session.exec(
         select(SegmentAssignment.respondent_id, Segment.name)
@@ -261,12 +265,6 @@ def _segments_by_respondent(session: Session, questionnaire_id: int) -> dict[int
 
 
 def _parse_cell(question: Any, raw: str) -> Any:
-    from backend.questionnaire.schema import (
-        LikertQuestion,
-        MultipleChoiceQuestion,
-        NumberQuestion,
-    )
-    from backend.quiz import check_value, parse_typed
 
     if isinstance(question, LikertQuestion):
         digits = raw.strip().lstrip("-")
@@ -284,7 +282,6 @@ def _parse_cell(question: Any, raw: str) -> Any:
 
 
 def _external_id_type() -> Any:
-    from backend.storage.models import Respondent
 
     return Respondent.__table__.c.external_id.type  # type: ignore[attr-defined]
 
@@ -304,11 +301,6 @@ def import_responses(
     ImportError_
         With every problem found, each naming its line and column.
     """
-    import csv
-    import io
-
-    from backend.quiz import AnswerInvalid, QuizNavigator
-    from backend.storage.models import Respondent
 
     stored = current_version(key, session=session)
     definition = definition_of(stored)
