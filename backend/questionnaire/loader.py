@@ -7,6 +7,10 @@ Parsing is bounded, so a hostile file costs little: nesting depth, alias uses, t
 nodes after aliases are expanded and the characters they add up to are all limited, and
 every string is checked for what cannot be stored or shown (lone surrogates, NUL and other
 control characters).
+
+One module of over 400 lines on purpose: the limits are enforced inside the composer and the
+line map is built by the same walk, so splitting them would separate each limit from the only
+code that can enforce it.
 """
 
 from __future__ import annotations

@@ -19,6 +19,10 @@ Metrics (``scope`` is the questionnaire version, 0 for the outbox):
 
 SQLite drops a table's triggers when a migration rebuilds the table (``batch_alter_table``
 with a copy): such a migration must call :func:`install` again.
+
+One module of over 400 lines on purpose: each metric's triggers for SQLite and PostgreSQL sit
+side by side with the sums that read them, so a metric is changed in one place, both dialects
+at once.
 """
 
 from __future__ import annotations
