@@ -14,14 +14,9 @@ from backend.segmentation.features import (
     build_features,
 )
 from backend.segmentation.matching import SegmentMatch, match_segments
-from backend.segmentation.profiles import (
-    POLES,
-    SegmentProfile,
-    Trait,
-    describe_segments,
-    pole_adjectives,
-    segment_means,
-)
+from backend.segmentation.naming import Trait
+from backend.segmentation.poles import POLES, pole_adjectives
+from backend.segmentation.profiles import SegmentProfile, describe_segments, segment_means
 from backend.segmentation.segmenter import Segmenter, default_segmenter
 from backend.segmentation.selection import Candidate
 from backend.segmentation.stability import (

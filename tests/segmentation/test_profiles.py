@@ -134,7 +134,7 @@ def test_rejects_labels_outside_the_segments() -> None:
 
 
 def test_two_segments_never_share_a_pole_word_they_differ_on() -> None:
-    from backend.segmentation.profiles import DISTINCT_GAP
+    from backend.segmentation.naming import DISTINCT_GAP
 
     rng = np.random.default_rng(0)
     # Both very open, but the first far more: both would be "Curious".
