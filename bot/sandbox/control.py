@@ -15,7 +15,7 @@ from aiohttp import web
 
 from bot.sandbox.errors import ControlError
 from bot.sandbox.instance import SANDBOX, Sandbox
-from bot.sandbox.state import User
+from bot.sandbox.records import User
 
 routes = web.RouteTableDef()
 _file_ids = itertools.count(1)

@@ -12,7 +12,9 @@ from bot.sandbox.formatting import ParsedText, parse_text
 from bot.sandbox.limits import RateLimiter, StrictRateLimiter
 from bot.sandbox.markup import validate_reply_markup
 from bot.sandbox.params import Params
-from bot.sandbox.state import ALL_UPDATE_TYPES, Chat, Message, World
+from bot.sandbox.records import Chat, Message
+from bot.sandbox.state import World
+from bot.sandbox.updates import ALL_UPDATE_TYPES
 
 MAX_TEXT_LENGTH = 4096
 NOT_MODIFIED = (

@@ -15,7 +15,8 @@ from collections import deque
 
 import aiohttp
 
-from bot.sandbox.state import PendingUpdate, Webhook, World
+from bot.sandbox.records import PendingUpdate, Webhook
+from bot.sandbox.state import World
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 

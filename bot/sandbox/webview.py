@@ -20,7 +20,8 @@ from aiohttp import web
 
 from bot.sandbox.errors import ControlError
 from bot.sandbox.instance import SANDBOX
-from bot.sandbox.state import CallbackQuery, Chat, Message, World
+from bot.sandbox.records import CallbackQuery, Chat, Message
+from bot.sandbox.state import World
 
 routes = web.RouteTableDef()
 

@@ -34,7 +34,7 @@ from backend.storage.engine import session_scope
 from backend.storage.models import Answer, QuizSession, Respondent
 from bot.sandbox import ChatMessage, SandboxClient, SandboxConfig
 from bot.sandbox.instance import SANDBOX
-from bot.sandbox.state import CallbackQuery
+from bot.sandbox.records import CallbackQuery
 from tests.bot.conftest import running_bot
 from tests.sandbox_fixtures import (  # fixtures: importing registers them here
     _ptb_timedelta,  # noqa: F401
