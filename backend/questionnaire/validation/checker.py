@@ -1,4 +1,4 @@
-"""The checker the cross-reference checks report to; its own: languages, ids, questions."""
+"""The base of the cross-reference checks: collects issues; checks languages, ids, questions."""
 
 from __future__ import annotations
 
