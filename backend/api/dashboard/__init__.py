@@ -5,11 +5,17 @@
 JavaScript.
 """
 
+import asyncio
+
 from aiohttp import web
 
 from backend.api.dashboard import entry, followups, questionnaire_report, questionnaires, segments
 from backend.api.dashboard.middleware import dashboard_middleware
 from backend.api.dashboard.pages import TEMPLATES, environment
+from backend.api.dashboard.queries.cache import finish_counts
+
+#: Seconds the shutdown waits for background counts before the database closes.
+COUNTS_GRACE_SECONDS = 10.0
 
 
 def setup_dashboard(app: web.Application) -> None:
@@ -17,6 +23,11 @@ def setup_dashboard(app: web.Application) -> None:
     app[TEMPLATES] = environment()
     for area in (entry, questionnaires, questionnaire_report, segments, followups):
         area.add_routes(app)
+    app.on_cleanup.append(_finish_counts)
+
+
+async def _finish_counts(_app: web.Application) -> None:
+    await asyncio.to_thread(finish_counts, COUNTS_GRACE_SECONDS)
 
 
 __all__ = ["dashboard_middleware", "setup_dashboard"]

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 COUNTS: BoundedCache[tuple[float, Any]] = BoundedCache("dashboard counts", maxsize=512)
 #: Keys being counted in the background, so one count runs per key at a time.
 _refreshing: set[Key] = set()
+#: The threads counting them, joined before the database they read from is closed.
+_threads: set[threading.Thread] = set()
 _refreshing_lock = threading.Lock()
 
 
@@ -56,9 +58,11 @@ def cached_within(
         if hit is not None or (wait is not None and not running):
             if (hit is None or now - hit[0] >= seconds) and not running:
                 _refreshing.add(key)
-                threading.Thread(
+                thread = threading.Thread(
                     target=_refresh, args=(key, compute), name="dashboard-refresh", daemon=True
-                ).start()
+                )
+                _threads.add(thread)
+                thread.start()
             if hit is not None:
                 value: T = hit[1]
                 return value
@@ -87,6 +91,21 @@ def _refresh(key: Key, compute: Callable[[], Any]) -> None:
     finally:
         with _refreshing_lock:
             _refreshing.discard(key)
+            _threads.discard(threading.current_thread())
+
+
+def finish_counts(timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for the background counts; False if some still run.
+
+    Called before the database closes, so no count is left holding a connection of a
+    disposed pool.
+    """
+    deadline = time.monotonic() + timeout
+    with _refreshing_lock:
+        running = list(_threads)
+    for thread in running:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return not any(thread.is_alive() for thread in running)
 
 
 def forget(prefix: Key) -> None:
