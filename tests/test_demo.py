@@ -19,7 +19,7 @@ from backend.api.app import create_app
 from backend.dashboard import setup_dashboard
 from backend.demo import demo_settings, pick_port
 from backend.settings import Role, Settings
-from tests.dashboard.conftest import csrf_of
+from tests.helpers.auth import csrf_of
 
 
 def test_demo_runs_end_to_end_and_names_its_segments(tmp_path: Path) -> None:

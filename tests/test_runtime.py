@@ -21,7 +21,8 @@ from backend.storage.engine import make_engine, session_scope
 from backend.storage.migrate import upgrade
 from backend.storage.models import Answer
 from bot.sandbox import SandboxClient, SandboxConfig, create_sandbox_app
-from tests.bot.test_quiz_conversation import QUIZ, data_of, reply
+from tests.helpers.chat import data_of, reply
+from tests.helpers.definitions import TINY
 
 LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (DEBUG|INFO|WARNING) ")
 
@@ -57,7 +58,7 @@ async def test_serve_answers_a_quiz_and_stops_cleanly_on_sigterm(
     engine = make_engine(database_url)
     upgrade(engine)
     with session_scope(engine) as session:
-        import_definition(load_definition(QUIZ), session=session)
+        import_definition(load_definition(TINY), session=session)
     port = free_port()
     env = {
         **os.environ,

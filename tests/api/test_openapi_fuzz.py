@@ -22,7 +22,7 @@ from backend.questionnaire import load_definition_file
 from backend.services.questionnaires import import_definition
 from backend.settings import Settings
 from backend.storage.engine import session_scope
-from tests.api.conftest import TOKENS
+from tests.helpers.auth import TOKENS
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -18,9 +18,9 @@ from bot.application import close_database_executor, database_executor
 from bot.handlers import BotContext
 from bot.sandbox import SandboxClient, SandboxConfig
 from bot.simulator import ScriptedRespondent
-from tests.bot.conftest import running_bot
-from tests.bot.test_quiz_conversation import QUIZ
-from tests.bot.test_quiz_flow import random_chooser
+from tests.helpers.chat import random_chooser
+from tests.helpers.definitions import TINY
+from tests.helpers.quizbot import running_bot
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ async def test_answers_run_on_the_bots_database_threads_with_the_update_in_the_l
     respondent: SandboxClient,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    definition = load_definition(QUIZ)
+    definition = load_definition(TINY)
     with session_scope(engine) as session:
         import_definition(definition, session=session)
     seen: list[tuple[str, str]] = []

@@ -22,8 +22,8 @@ from backend.storage.models import Respondent
 from bot.application import register_commands
 from bot.sandbox import ChatMessage, SandboxClient
 from bot.transport import AiohttpRequest
-from tests.bot.conftest import running_bot
-from tests.bot.test_quiz_conversation import data_of
+from tests.helpers.chat import data_of
+from tests.helpers.quizbot import running_bot
 
 ONE = """
 id: one

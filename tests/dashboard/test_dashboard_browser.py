@@ -25,9 +25,9 @@ from backend.followups import enqueue_for_assignments, import_pack, load_content
 from backend.services.segments import list_segments, recluster
 from backend.settings import Settings
 from backend.storage.engine import session_scope
-from tests.dashboard.conftest import TOKENS
-from tests.dashboard.dashboard_seed import DIMENSIONS, KEY, seed
-from tests.dashboard.test_dashboard_views import INVALID, VALID
+from tests.helpers.auth import TOKENS
+from tests.helpers.definitions import BROKEN_SNACKS, SNACKS
+from tests.helpers.seed import DIMENSIONS, KEY, seed
 
 CHROMIUM = Path("/usr/bin/chromium")
 #: No network here: without these Chromium keeps trying to reach Google's services.
@@ -165,9 +165,9 @@ async def test_marketer_uses_the_dashboard_in_chromium(
     for old in SCREENSHOTS.glob("dashboard-*.png"):
         old.unlink()
     valid = tmp_path / "snacks.yaml"
-    valid.write_text(VALID)
+    valid.write_text(SNACKS)
     invalid = tmp_path / "broken.yaml"
-    invalid.write_text(INVALID)
+    invalid.write_text(BROKEN_SNACKS)
 
     async with async_playwright() as driver:
         browser = await driver.chromium.launch(

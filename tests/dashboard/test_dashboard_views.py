@@ -21,36 +21,9 @@ from backend.storage.engine import session_scope
 from backend.storage.followup_tables import FollowupStatus
 from backend.storage.segment_tables import Segment, SegmentationRun
 from backend.storage.types import utcnow
-from tests.dashboard.conftest import TOKENS, Client, csrf_of, sign_in
-from tests.dashboard.dashboard_seed import KEY, definition, seed
-
-VALID = """\
-id: snack-habits
-title: Snack habits
-sections:
-  - id: main
-    questions:
-      - {id: sweet, type: likert, text: I like sweet snacks}
-      - {id: salty, type: likert, text: I like salty snacks}
-dimensions:
-  - id: snacking
-    label: Snacking
-    items: [{question: sweet}, {question: salty}]
-"""
-
-#: Line 6 has a Likert scale of one point and line 9 names an unknown question.
-INVALID = """\
-id: broken-habits
-title: Broken habits
-sections:
-  - id: main
-    questions:
-      - {id: sweet, type: likert, points: 1, text: I like sweet snacks}
-dimensions:
-  - id: snacking
-    label: Snacking
-    items: [{question: nowhere}]
-"""
+from tests.helpers.auth import TOKENS, Client, csrf_of, sign_in
+from tests.helpers.definitions import BROKEN_SNACKS, SNACKS
+from tests.helpers.seed import KEY, definition, seed
 
 GET_PAGES = [
     "/dashboard/",
@@ -231,7 +204,7 @@ async def test_upload_valid_then_invalid_shows_errors_beside_their_lines(
     csrf = await csrf_of(client, "/dashboard/questionnaires")
     ok = await client.post(
         "/dashboard/questionnaires",
-        data={"csrf": csrf, "definition": _file("snacks.yaml", VALID)},
+        data={"csrf": csrf, "definition": _file("snacks.yaml", SNACKS)},
         allow_redirects=False,
     )
     assert ok.status == 303, await ok.text()
@@ -241,7 +214,7 @@ async def test_upload_valid_then_invalid_shows_errors_beside_their_lines(
 
     bad = await client.post(
         "/dashboard/questionnaires",
-        data={"csrf": csrf, "definition": _file("broken.yaml", INVALID)},
+        data={"csrf": csrf, "definition": _file("broken.yaml", BROKEN_SNACKS)},
     )
     assert bad.status == 400
     html = await bad.text()
@@ -365,7 +338,7 @@ async def test_an_empty_questionnaire_explains_how_to_get_respondents(
     csrf = await csrf_of(client, "/dashboard/questionnaires")
     uploaded = await client.post(
         "/dashboard/questionnaires",
-        data={"csrf": csrf, "definition": _file("snacks.yaml", VALID)},
+        data={"csrf": csrf, "definition": _file("snacks.yaml", SNACKS)},
     )
     assert uploaded.status == 200
     after = await uploaded.text()

@@ -7,15 +7,6 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from followup_helpers import (
-    CURIOUS,
-    PLAIN,
-    add_pack,
-    add_respondents,
-    assign,
-    plain_audience,
-    sandbox_users,
-)
 from sqlalchemy import Engine
 from sqlmodel import delete, select
 
@@ -26,6 +17,15 @@ from backend.storage.followup_tables import FollowupMessage, FollowupStatus
 from backend.storage.models import Respondent
 from bot.delivery import TelegramSender
 from bot.sandbox import DEFAULT_TOKEN, SandboxClient, SandboxConfig
+from tests.helpers.followups import (
+    CURIOUS,
+    PLAIN,
+    add_pack,
+    add_respondents,
+    assign,
+    plain_audience,
+    sandbox_users,
+)
 
 S = FollowupStatus
 FAST = SendRules(backoff_initial=0.05, backoff_max=0.2)

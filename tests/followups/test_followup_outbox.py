@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from followup_helpers import CONTENT_DIR, CURIOUS, PLAIN, SOCIAL, add_pack, add_respondents, assign
 from sqlalchemy import Engine
 from sqlmodel import delete, select
 
@@ -16,6 +15,15 @@ from backend.storage.engine import session_scope
 from backend.storage.followup_tables import FollowupMessage, FollowupStatus
 from backend.storage.models import Respondent
 from backend.storage.segment_tables import Segment, SegmentAssignment
+from tests.helpers.followups import (
+    CONTENT_DIR,
+    CURIOUS,
+    PLAIN,
+    SOCIAL,
+    add_pack,
+    add_respondents,
+    assign,
+)
 
 NOW = datetime(2026, 1, 15, 12, tzinfo=UTC)
 

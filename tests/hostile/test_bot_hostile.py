@@ -9,9 +9,6 @@
 On SQLite and PostgreSQL.
 """
 
-# The sandbox's fixtures are imported (which registers them) and then named as parameters.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import asyncio
@@ -34,13 +31,9 @@ from backend.storage.models import Answer, QuizSession, Respondent
 from bot.sandbox import ChatMessage, SandboxClient, SandboxConfig
 from bot.sandbox.instance import SANDBOX
 from bot.sandbox.state import CallbackQuery
-from tests.bot.conftest import running_bot
-from tests.sandbox_fixtures import (  # fixtures: importing registers them here
-    _ptb_timedelta,  # noqa: F401
-    bot_base_url,  # noqa: F401
-    respondent,  # noqa: F401
-    sandbox_server,  # noqa: F401
-)
+from tests.helpers.quizbot import running_bot
+
+pytestmark = pytest.mark.usefixtures("ptb_timedelta")
 
 QUIZ = """
 id: hang

@@ -21,7 +21,7 @@ from backend.services.responses import neutralise_cell
 from backend.services.segments import recluster, rename_segment, write_export_csv
 from backend.settings import Settings
 from backend.storage.engine import session_scope
-from tests.services.test_segments_data import seed_respondents
+from tests.helpers.lifestyle import seed_respondents
 
 TOKEN = "analyst-token-0123456789"
 WRITER = "marketer-token-0123456789"

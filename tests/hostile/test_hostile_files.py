@@ -27,7 +27,7 @@ from backend.cli import cli
 from backend.settings import Settings
 from backend.storage.followup_tables import ContentPack
 from backend.storage.models import Questionnaire, QuestionnaireVersion
-from hostile.cases import CASES, CONTENT, QUESTIONNAIRE, Case
+from tests.helpers.hostile_cases import CASES, CONTENT, QUESTIONNAIRE, Case
 
 #: The bounds every hostile file is rejected within. Time is processor time: on an idle
 #: machine it is the wall time; on a busy one, wall time stretches and work does not.

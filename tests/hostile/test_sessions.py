@@ -21,7 +21,7 @@ from backend.dashboard.auth import SESSION_COOKIE, issue_session, read_session
 from backend.settings import Role, Settings
 from backend.storage.engine import session_scope
 from backend.storage.models import RevokedSession
-from tests.dashboard.conftest import TOKENS, csrf_of, sign_in
+from tests.helpers.auth import TOKENS, csrf_of, sign_in
 
 Client = TestClient[Any, Any]
 Factory = Callable[..., Awaitable[Client]]

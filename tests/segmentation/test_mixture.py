@@ -12,8 +12,7 @@ from sklearn.metrics import adjusted_rand_score
 from backend.questionnaire.schema import Segmentation
 from backend.segmentation import Segmenter, build_features, default_segmenter
 from backend.segmentation.mixture import SoftModel, sticky_soft_assign
-
-from .conftest import PROFILES_3, PROFILES_4, Respondents
+from tests.helpers.synthetic import PROFILES_3, PROFILES_4, Respondents
 
 
 def _features(data: Respondents) -> NDArray[np.float64]:

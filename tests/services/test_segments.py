@@ -7,7 +7,6 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 from sqlalchemy import Engine, delete, func
 from sqlmodel import col, select
-from test_segments_data import DIMENSIONS, PROFILES, import_lifestyle, seed_respondents
 
 from backend.services.quiz import ChatUser, QuizService
 from backend.services.segments import (
@@ -27,6 +26,7 @@ from backend.storage.segment_tables import (
     SegmentationRun,
     SegmentStatus,
 )
+from tests.helpers.lifestyle import DIMENSIONS, PROFILES, import_lifestyle, seed_respondents
 
 
 def assignments(engine: Engine) -> dict[int, SegmentAssignment]:

@@ -1,6 +1,6 @@
 """Respondents drawn from known latent profiles, answered item by item, scored and stored.
 
-Shared by the segments, scheduler and CLI tests (it holds no tests itself).
+Shared by the segments, scheduler, CLI and export tests.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Respondents for the dashboard tests: answers, stopped and completed sessions, scores.
 
-Holds no tests. Three latent profiles over four dimensions make a segmentation find clusters.
+Three latent profiles over four dimensions make a segmentation find clusters.
 """
 
 from __future__ import annotations
