@@ -17,7 +17,7 @@ from backend.services.questionnaires import import_definition
 from backend.storage.engine import session_scope
 from backend.storage.models import Answer, QuizSession, Respondent, SessionStatus
 from bot.sandbox import ChatMessage, SandboxClient, SandboxConfig
-from tests.helpers.chat import Chat, data_of, reply
+from tests.helpers.chat import Chat, data_of
 from tests.helpers.definitions import TINY
 from tests.helpers.quizbot import running_bot
 
@@ -304,7 +304,9 @@ async def test_strange_messages_get_a_helpful_reply_or_are_ignored(
     group = await respondent.create_group("Friends")
     await respondent.send_text(uid, "hi all", chat_id=group)
     await respondent.send_command(uid, "start", chat_id=group)
-    assert "private chat" in ((await reply(respondent, group)).text or "")
+    pointer = await respondent.next_event(group, kinds=("message",))
+    assert pointer.message is not None
+    assert "private chat" in (pointer.message.text or "")
     channel = await respondent.create_group("News", kind="channel")
     await respondent.post_in_channel(channel, "/start")
     await asyncio.sleep(0.3)

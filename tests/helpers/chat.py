@@ -17,13 +17,6 @@ from backend.questionnaire.schema import (
 from bot.sandbox import ChatMessage, SandboxClient, Sent
 
 
-async def reply(client: SandboxClient, chat_id: int) -> ChatMessage:
-    """Return the bot's next new message in the chat."""
-    event = await client.next_event(chat_id, timeout=5, kinds=("message",))
-    assert event.message is not None
-    return event.message
-
-
 def data_of(message: ChatMessage, label: str) -> str:
     """Return the callback data of the button whose label contains ``label``."""
     for row in message.buttons:
