@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from backend.api.app import create_app
@@ -15,7 +16,9 @@ from tests.helpers.auth import API_TOKENS, Client
 @pytest.fixture
 def api_settings() -> Settings:
     return Settings(
-        database_url="sqlite://", api_tokens=API_TOKENS, webhook_secret="hook-secret-123"
+        database_url="sqlite://",
+        api_tokens=API_TOKENS,
+        webhook_secret=SecretStr("hook-secret-123"),
     )
 
 

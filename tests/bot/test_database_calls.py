@@ -48,7 +48,7 @@ async def test_answers_run_on_the_bots_database_threads_with_the_update_in_the_l
     definition = load_definition(TINY)
     with session_scope(engine) as session:
         import_definition(definition, session=session)
-    seen: list[tuple[str, str]] = []
+    seen: list[tuple[str, str | None]] = []
     press = QuizService.press
 
     def recording_press(self: QuizService, *args: Any, **kwargs: Any) -> Any:
@@ -68,7 +68,7 @@ async def test_answers_run_on_the_bots_database_threads_with_the_update_in_the_l
     assert all("Your profile" in t.result for t in transcripts)
     assert seen
     assert {name.split("_")[0] for name, _ in seen} == {"psychograph-db"}
-    assert all(log_context.startswith("update:") for _, log_context in seen)
+    assert all((log_context or "").startswith("update:") for _, log_context in seen)
     # running_bot closes the executor as the service does: nothing new may start on it.
     with pytest.raises(RuntimeError):
         context.executor.submit(print)

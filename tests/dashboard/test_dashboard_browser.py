@@ -25,7 +25,7 @@ from backend.followups import enqueue_for_assignments, import_pack, load_content
 from backend.services.segments import list_segments, recluster
 from backend.settings import Settings
 from backend.storage.engine import session_scope
-from tests.helpers.auth import TOKENS
+from tests.helpers.auth import API_TOKENS, TOKENS
 from tests.helpers.definitions import BROKEN_SNACKS, SNACKS
 from tests.helpers.seed import DIMENSIONS, KEY, seed
 
@@ -156,7 +156,7 @@ async def test_marketer_uses_the_dashboard_in_chromium(
     from playwright.async_api import async_playwright, expect
 
     k = _seed_everything(sqlite_engine)
-    settings = Settings(api_tokens=",".join(f"{r}:{t}" for r, t in TOKENS.items()))
+    settings = Settings(api_tokens=API_TOKENS)
     # The bot's username, as python-telegram-bot knows it after get_me: the deep links.
     bot = SimpleNamespace(bot=SimpleNamespace(username="psychograph_sandbox_bot"))
     server = await aiohttp_server(create_app(settings, sqlite_engine, bot=bot))

@@ -7,13 +7,15 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from backend.settings import Role
+
 TOKENS = {
     "ops": "ops-token-0123456789",
     "marketer": "marketer-token-0123456789",
     "analyst": "analyst-token-0123456789",
 }
 #: ``Settings.api_tokens`` granting each role its token.
-API_TOKENS = ",".join(f"{role}:{token}" for role, token in TOKENS.items())
+API_TOKENS = {token: Role(role) for role, token in TOKENS.items()}
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 Client = TestClient[Any, Any]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import Engine, func, insert
-from sqlmodel import select
+from sqlmodel import col, select
 
 from backend.questionnaire import QuestionnaireDefinition, load_definition
 from backend.scoring import ScoringKey, score_matrix
@@ -130,7 +130,7 @@ def seed_respondents(
             start = (top or 0) + 1
         respondent_ids = list(
             session.scalars(
-                insert(Respondent).returning(Respondent.id, sort_by_parameter_order=True),
+                insert(Respondent).returning(col(Respondent.id), sort_by_parameter_order=True),
                 [
                     {
                         "telegram_user_id": start + i,
@@ -147,7 +147,7 @@ def seed_respondents(
         )
         session_ids = list(
             session.scalars(
-                insert(QuizSession).returning(QuizSession.id, sort_by_parameter_order=True),
+                insert(QuizSession).returning(col(QuizSession.id), sort_by_parameter_order=True),
                 [
                     {
                         "respondent_id": rid,
@@ -178,4 +178,8 @@ def seed_respondents(
                 for sid, rid, (raw, pct) in zip(session_ids, respondent_ids, rows, strict=True)
             ],
         )
-    return Seeded(respondent_ids=respondent_ids, truth=truth, scores=scored.raw)
+    return Seeded(
+        respondent_ids=[int(i) for i in respondent_ids if i is not None],
+        truth=truth,
+        scores=scored.raw,
+    )

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import Engine, func, insert
-from sqlmodel import select
+from sqlmodel import col, select
 
 from backend.questionnaire import QuestionnaireDefinition, load_definition
 from backend.scoring import ScoringKey, score_matrix
@@ -126,7 +126,7 @@ def seed(engine: Engine, n: int, *, seed: int = 0, completed_share: float = 0.8)
     with session_scope(engine) as session:
         respondent_ids = list(
             session.scalars(
-                insert(Respondent).returning(Respondent.id, sort_by_parameter_order=True),
+                insert(Respondent).returning(col(Respondent.id), sort_by_parameter_order=True),
                 [
                     {
                         "telegram_user_id": top + 1 + i,
@@ -143,7 +143,7 @@ def seed(engine: Engine, n: int, *, seed: int = 0, completed_share: float = 0.8)
         )
         session_ids = list(
             session.scalars(
-                insert(QuizSession).returning(QuizSession.id, sort_by_parameter_order=True),
+                insert(QuizSession).returning(col(QuizSession.id), sort_by_parameter_order=True),
                 [
                     {
                         "respondent_id": rid,

@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from backend.api.app import create_app
 from backend.api.edges import parse_int
 from backend.api.errors import ApiError
-from backend.settings import Settings
+from backend.settings import Role, Settings
 
 TOKENS = {"ops": "ops-token-0123456789", "analyst": "analyst-token-0123456789"}
 OPS = {"Authorization": f"Bearer {TOKENS['ops']}"}
@@ -31,8 +32,8 @@ async def api(
 ) -> TestClient[Any, Any]:
     settings = Settings(
         database_url="sqlite://",
-        api_tokens=",".join(f"{role}:{token}" for role, token in TOKENS.items()),
-        webhook_secret=SECRET,
+        api_tokens={token: Role(role) for role, token in TOKENS.items()},
+        webhook_secret=SecretStr(SECRET),
     )
     return await aiohttp_client(create_app(settings, engine, bot=object()))
 

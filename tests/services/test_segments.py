@@ -52,6 +52,7 @@ def test_run_finds_the_known_profiles_and_stores_everything(engine: Engine) -> N
         assert set(row.probabilities) == {str(i) for i in report.segment_ids}
         assert abs(sum(row.probabilities.values()) - 1.0) < 1e-6
         assert row.confidence == pytest.approx(max(row.probabilities.values()), abs=1e-4)
+        assert row.confidence is not None
         assert row.probabilities[str(row.segment_id)] >= 0.9 * row.confidence
     with session_scope(engine) as session:
         run = session.get(SegmentationRun, report.run_id)
