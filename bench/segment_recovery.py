@@ -101,9 +101,9 @@ class Outcome:
 def _weights(k: int, sizes: str) -> FloatArray:
     if sizes == "equal" or k == 1:
         return np.full(k, 1.0 / k)
-    # Geometric sizes with the smallest at exactly 5%.
+    # Geometric sizes on top of a 5% floor, the smallest at exactly 5% (also at K=7).
     raw = 0.6 ** np.arange(k - 1)
-    rest = 0.95 * raw / raw.sum()
+    rest = 0.05 + (0.95 - 0.05 * (k - 1)) * raw / raw.sum()
     return np.array([*rest, 0.05])
 
 

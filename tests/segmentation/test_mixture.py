@@ -8,10 +8,16 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 from sklearn.metrics import adjusted_rand_score
+from sklearn.mixture import GaussianMixture
 
 from backend.questionnaire.schema import Segmentation
 from backend.segmentation import Segmenter, build_features, default_segmenter
-from backend.segmentation.mixture import SoftModel, sticky_soft_assign
+from backend.segmentation.mixture import (
+    EM_TOL,
+    SoftModel,
+    fit_gaussian_mixture,
+    sticky_soft_assign,
+)
 from tests.helpers.synthetic import PROFILES_3, PROFILES_4, Respondents
 
 
@@ -84,3 +90,34 @@ def test_sticky_soft_assign_keeps_a_nearly_as_probable_previous_segment() -> Non
     previous = np.array([1, 1, -1])
     assert sticky_soft_assign(proba, previous, margin=0.10).tolist() == [1, 0, 1]
     assert sticky_soft_assign(proba, previous, margin=0.0).tolist() == [0, 0, 1]
+
+
+def test_the_best_restart_is_continued_past_scikit_learns_loose_tolerance() -> None:
+    # Three weakly separated profiles in unequal shares: EM at scikit-learn's tol=1e-3 stops
+    # after a few steps, while the components are still pulling apart.
+    rng = np.random.default_rng(1)
+    centres = rng.normal(0.0, 1.0, (3, 5))
+    gaps = np.linalg.norm(centres[:, None] - centres[None], axis=2)[np.triu_indices(3, 1)]
+    centres *= 1.2 / gaps.min()
+    truth = rng.choice(3, 3_000, p=[0.6, 0.3, 0.1])
+    X = centres[truth] + rng.normal(0.0, 1.0, (3_000, 5))
+    loose = GaussianMixture(
+        3,
+        covariance_type="diag",
+        reg_covar=1e-3,
+        n_init=2,
+        max_iter=500,
+        init_params="k-means++",
+        random_state=3,
+    ).fit(X)
+    model = fit_gaussian_mixture(
+        X, 3, covariance_type="diag", reg_covar=1e-3, n_init=2, max_iter=500, seed=3
+    )
+
+    assert model.converged_
+    assert model.tol == EM_TOL
+    assert model.score(X) > loose.score(X)
+    assert (
+        adjusted_rand_score(truth, model.predict(X))
+        > adjusted_rand_score(truth, loose.predict(X)) + 0.1
+    )
