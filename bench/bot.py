@@ -324,7 +324,7 @@ def main() -> None:
     cluster = None
     if not args.no_postgres:
         try:
-            from tests.pgcluster import PostgresCluster
+            from tests.helpers.pgcluster import PostgresCluster
 
             cluster = PostgresCluster()
             cluster.start()

@@ -4,7 +4,8 @@ A fresh SQLite file gets N respondents with one session each (90% completed, the
 at a random question), their answers to a 14-question questionnaire (2 choice + 12 Likert,
 about 13.5 answers a respondent), a score vector per completed session, five segments with
 ten runs and the completed respondents assigned to them, and one follow-up per respondent
-(random state, 10% clicked) - all with executemany.
+(random state, 10% clicked) - all with executemany. The respondents are drawn by
+``tests/helpers/seed.py``, the seeder of the dashboard tests.
 
 Each page is fetched over HTTP from the real application (signed in with a session cookie):
 ``cold`` with the dashboard's aggregate cache emptied, ``warm`` right after. The baseline is a
@@ -40,41 +41,15 @@ from backend.services.questionnaires import import_definition  # noqa: E402
 from backend.settings import Role, Settings  # noqa: E402
 from backend.storage.engine import make_engine, session_scope  # noqa: E402
 from backend.storage.migrate import upgrade  # noqa: E402
-
-DIMENSIONS = ("adventure", "thrift", "health", "social")
-KEY = "habits"
-QUESTIONS = ["channel", "hobbies", *(f"{d}{i}" for d in DIMENSIONS for i in range(3))]
-DEFINITION = (
-    f"""id: {KEY}
-title: Everyday habits
-sections:
-  - id: main
-    questions:
-      - id: channel
-        type: single_choice
-        text: Where do you shop most?
-        options: [{{id: online, text: Online}}, {{id: store, text: In a store}}]
-      - id: hobbies
-        type: multiple_choice
-        text: Which do you enjoy?
-        options:
-          - {{id: hiking, text: Hiking}}
-          - {{id: cooking, text: Cooking}}
-          - {{id: gaming, text: Gaming}}
-"""
-    + "".join(
-        f"      - {{id: {d}{i}, type: likert, text: 'About {d} ({i})'}}\n"
-        for d in DIMENSIONS
-        for i in range(3)
-    )
-    + "dimensions:\n"
-    + "".join(
-        f"  - id: {d}\n    label: {d.capitalize()}\n"
-        f"    items: [{{question: {d}0}}, {{question: {d}1}}, {{question: {d}2, reverse: true}}]\n"
-        for d in DIMENSIONS
-    )
-    + "segmentation: {k_min: 2, k_max: 6}\n"
+from tests.helpers.seed import (  # noqa: E402
+    DEFINITION,
+    DIMENSIONS,
+    HOBBY_SETS,
+    KEY,
+    QUESTIONS,
+    draw_habits,
 )
+
 #: Extra indexes tried with --indexes (the migrations create the others already).
 INDEXES = [
     "CREATE INDEX IF NOT EXISTS ix_quizsession_version_status_cursor "
@@ -106,20 +81,17 @@ def generate(path: Path, n: int) -> float:
     db = sqlite3.connect(path)
     db.execute("PRAGMA synchronous=OFF")
     db.execute("PRAGMA cache_size=-400000")
-    profiles = np.array([[4.3, 1.8, 4.0, 3.0], [1.8, 4.2, 2.0, 3.0], [3.0, 3.0, 4.3, 1.6]])
-    hobbies = [json.dumps(h) for h in (["hiking"], ["cooking"], ["gaming"], ["hiking", "gaming"])]
+    hobbies = [json.dumps(h) for h in HOBBY_SETS]
     for start in range(0, n, BATCH):
         size = min(BATCH, n - start)
         ids = np.arange(start + 1, start + size + 1)
-        latent = profiles[rng.integers(0, 3, size)] + rng.normal(0, 0.35, (size, 4))
-        points = np.clip(
-            np.rint(np.repeat(latent, 3, axis=1) + rng.normal(0, 0.7, (size, 12))), 1, 5
-        ).astype(int)
-        points[:, 2::3] = 6 - points[:, 2::3]
-        done = rng.random(size) < 0.9
-        stop_at = rng.integers(0, len(QUESTIONS), size)
-        channel = np.where(rng.random(size) < 0.6, '"online"', '"store"')
-        hobby = rng.integers(0, len(hobbies), size)
+        # The respondents of the dashboard tests; here 90% complete, in random order.
+        drawn = draw_habits(size, rng, completed_share=0.9)
+        order = rng.permutation(size)
+        points, done = drawn.points[order], drawn.done[order]
+        stop_at = drawn.stop_at[order]
+        channel = np.where(drawn.online[order], '"online"', '"store"')
+        hobby = drawn.hobbies[order]
         db.executemany(
             "INSERT INTO respondent (id, telegram_user_id, chat_id, last_update_id, created_at,"
             " updated_at, opted_out, unreachable) VALUES (?, ?, ?, 0, ?, ?, 0, 0)",
@@ -146,14 +118,13 @@ def generate(path: Path, n: int) -> float:
 
         def answers(
             ids: np.ndarray = ids,
-            done: np.ndarray = done,
             stop_at: np.ndarray = stop_at,
             channel: np.ndarray = channel,
             hobby: np.ndarray = hobby,
             points: np.ndarray = points,
         ) -> object:
             for row, sid in enumerate(ids):
-                last = len(QUESTIONS) if done[row] else int(stop_at[row])
+                last = int(stop_at[row])
                 values = [str(channel[row]), hobbies[hobby[row]], *map(str, points[row])]
                 for q in range(last):
                     yield int(sid), QUESTIONS[q], values[q], NOW

@@ -346,7 +346,7 @@ def main() -> None:
     sizes = [int(s) for s in options.sizes.split(",")]
     cluster = None
     if options.postgres:
-        from tests.pgcluster import PostgresCluster
+        from tests.helpers.pgcluster import PostgresCluster
 
         cluster = PostgresCluster()
         cluster.start()

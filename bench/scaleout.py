@@ -689,7 +689,7 @@ def main() -> None:
     args.think = (1.0, 3.0)
     args.kill_after = 3.0 if args.quick else 5.0
 
-    from tests.pgcluster import PostgresCluster
+    from tests.helpers.pgcluster import PostgresCluster
 
     workdir = Path(tempfile.mkdtemp(prefix="psychograph-scaleout-"))
     cluster = PostgresCluster()

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from backend.api.app import create_app
 from backend.demo.run import demo_settings, pick_port
 from backend.settings import Role, Settings
-from tests.dashboard.conftest import csrf_of
+from tests.helpers.auth import csrf_of
 
 
 def test_demo_runs_end_to_end_and_names_its_segments(tmp_path: Path) -> None:

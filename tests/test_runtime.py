@@ -21,7 +21,8 @@ from backend.storage.engine import make_engine, session_scope
 from backend.storage.migrate import upgrade
 from backend.storage.models import Answer
 from bot.sandbox import SandboxClient, SandboxConfig, create_sandbox_app
-from tests.bot.test_quiz_conversation import QUIZ, data_of, reply
+from tests.helpers.chat import Chat
+from tests.helpers.definitions import TINY
 
 LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (DEBUG|INFO|WARNING) ")
 
@@ -57,7 +58,7 @@ async def test_serve_answers_a_quiz_and_stops_cleanly_on_sigterm(
     engine = make_engine(database_url)
     upgrade(engine)
     with session_scope(engine) as session:
-        import_definition(load_definition(QUIZ), session=session)
+        import_definition(load_definition(TINY), session=session)
     port = free_port()
     env = {
         **os.environ,
@@ -78,13 +79,11 @@ async def test_serve_answers_a_quiz_and_stops_cleanly_on_sigterm(
     try:
         await wait_ready(f"http://127.0.0.1:{port}/readyz", process)
         async with SandboxClient(str(sandbox.make_url(""))) as client:
-            user = await client.create_user(first_name="Ops")
-            await client.send_command(user.id, "start", "tiny")
-            intro = await reply(client, user.id)
-            await client.press(user.id, intro.message_id, data=intro.buttons[0][0].callback_data)
-            question = await reply(client, user.id)
-            await client.press(user.id, question.message_id, data=data_of(question, "4"))
-            await reply(client, user.id)
+            chat = await Chat.open(client, first_name="Ops")
+            await chat.command("start", "tiny")
+            intro = await chat.expect()
+            await chat.choose(intro.buttons[0][0].text)
+            await chat.choose("4")
             menu = await client.commands()
             assert {"start", "resume", "stop", "timezone"} <= {c["command"] for c in menu}
             assert (await client.stats())["rate_limited"] == 0

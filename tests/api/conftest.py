@@ -3,39 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from backend.api.app import create_app
 from backend.settings import Settings
-
-TOKENS = {
-    "ops": "ops-token-0123456789",
-    "marketer": "marketer-token-0123456789",
-    "analyst": "analyst-token-0123456789",
-}
-
-
-def auth(role: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {TOKENS[role]}"}
+from tests.helpers.auth import API_TOKENS, Client
 
 
 @pytest.fixture
 def api_settings() -> Settings:
     return Settings(
         database_url="sqlite://",
-        api_tokens=",".join(f"{role}:{token}" for role, token in TOKENS.items()),
-        webhook_secret="hook-secret-123",
+        api_tokens=API_TOKENS,
+        webhook_secret=SecretStr("hook-secret-123"),
     )
 
 
 @pytest.fixture
 async def api(
-    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+    aiohttp_client: Callable[..., Awaitable[Client]],
     engine: Engine,
     api_settings: Settings,
-) -> TestClient[Any, Any]:
+) -> Client:
     return await aiohttp_client(create_app(api_settings, engine))

@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from backend.api.views import routes
-from tests.api.conftest import auth
+from tests.helpers.auth import auth
 
 ROOT = Path(__file__).resolve().parents[2]
 BIG_FIVE = (ROOT / "questionnaires" / "big-five-ipip.yaml").read_text()

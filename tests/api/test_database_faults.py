@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from pgcluster import PostgresCluster, PostgresUnavailable
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -24,6 +23,7 @@ from backend.services.quiz import ChatUser, Duplicate, QuizService, StaleAction
 from backend.settings import Settings
 from backend.storage.engine import make_engine, session_scope
 from backend.storage.migrate import upgrade
+from tests.helpers.pgcluster import PostgresCluster, PostgresUnavailable
 
 pytestmark = pytest.mark.postgres
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.api.conftest import auth
-from tests.hostile.cases import QUESTIONNAIRE
+from tests.helpers.auth import auth
+from tests.helpers.hostile_cases import QUESTIONNAIRE
 
 
 async def test_a_long_or_unprintable_filename_is_refused(api: TestClient[Any, Any]) -> None:

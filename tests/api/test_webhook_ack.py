@@ -17,18 +17,14 @@ from telegram.ext import Application, ContextTypes, MessageHandler, filters
 from backend.api.app import SECRET_HEADER, WEBHOOK_PATH, create_app
 from backend.settings import Settings
 from bot.sandbox import DEFAULT_TOKEN
-from tests.sandbox_fixtures import (  # noqa: F401  (fixtures: importing registers them)
-    _ptb_timedelta,
-    bot_base_url,
-    sandbox_config,
-    sandbox_server,
-)
+
+pytestmark = pytest.mark.usefixtures("ptb_timedelta")
 
 SECRET = "hook-secret-123"
 
 
 @pytest.fixture
-async def application(bot_base_url: str) -> AsyncIterator[Application]:  # noqa: F811
+async def application(bot_base_url: str) -> AsyncIterator[Application]:
     handled: list[str] = []
 
     async def handle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 import pytest
@@ -10,20 +9,12 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from backend.questionnaire import QuestionnaireDefinition
-from backend.questionnaire.schema import (
-    LikertQuestion,
-    MultipleChoiceQuestion,
-    NumberQuestion,
-    Question,
-    SingleChoiceQuestion,
-    TextQuestion,
-    YesNoQuestion,
-)
 from backend.scoring import ScoringKey, score_answers
 from backend.storage.engine import session_scope
 from backend.storage.models import Answer, QuizSession, SessionScore, SessionStatus
 from bot.sandbox import SandboxClient, SandboxConfig
 from bot.simulator import ScriptedRespondent
+from tests.helpers.chat import random_chooser
 
 
 @pytest.fixture
@@ -31,34 +22,6 @@ def sandbox_config() -> SandboxConfig:
     # Scripted respondents answer far faster than people, so Telegram's per-chat pacing
     # would dominate every test; the limits have their own test below.
     return SandboxConfig(rate_limit_enabled=False)
-
-
-def random_chooser(seed: int) -> Any:
-    rng = random.Random(seed)
-
-    def choose(question: Question) -> Any:
-        if not question.required and rng.random() < 0.2:
-            return None
-        if isinstance(question, LikertQuestion):
-            return rng.randint(1, question.points)
-        if isinstance(question, YesNoQuestion):
-            return rng.choice(["yes", "no"])
-        if isinstance(question, SingleChoiceQuestion):
-            return rng.choice(question.options).id
-        if isinstance(question, MultipleChoiceQuestion):
-            top = question.max_selected or len(question.options)
-            n = rng.randint(max(question.min_selected, 1), top)
-            picked = rng.sample([o.id for o in question.options], n)
-            return [o.id for o in question.options if o.id in picked]
-        if isinstance(question, NumberQuestion):
-            low = int(question.min if question.min is not None else 0)
-            high = int(question.max if question.max is not None else 100)
-            return rng.randint(max(low, 16), max(high, 16)) if question.integer else low + 0.5
-        if isinstance(question, TextQuestion):
-            return "I like <b>bold</b> & honest answers"[: question.max_length]
-        raise AssertionError(question)
-
-    return choose
 
 
 def stored(engine: Engine, user_id: int) -> tuple[QuizSession, dict[str, Any], SessionScore]:

@@ -14,14 +14,14 @@ from backend.storage.engine import session_scope
 from backend.storage.models import Answer, QuizSession, SessionScore, SessionStatus
 from bot.sandbox import SandboxClient, SandboxConfig
 from bot.simulator import ScriptedRespondent
-from tests.bot.conftest import running_bot
-from tests.bot.test_quiz_conversation import QUIZ
-from tests.bot.test_quiz_flow import random_chooser
+from tests.helpers.chat import random_chooser
+from tests.helpers.definitions import TINY
+from tests.helpers.quizbot import running_bot
 
 
 @pytest.fixture
 def tiny_definition(engine: Engine) -> QuestionnaireDefinition:
-    definition = load_definition(QUIZ)
+    definition = load_definition(TINY)
     with session_scope(engine) as session:
         import_definition(definition, session=session)
     return definition

@@ -20,10 +20,10 @@ from backend.services.questionnaires import import_definition
 from backend.storage.engine import session_scope
 from backend.storage.models import Respondent
 from bot.application import register_commands
-from bot.sandbox import ChatMessage, SandboxClient
+from bot.sandbox import SandboxClient
 from bot.transport import AiohttpRequest
-from tests.bot.conftest import running_bot
-from tests.bot.test_quiz_conversation import data_of
+from tests.helpers.chat import Chat
+from tests.helpers.quizbot import running_bot
 
 ONE = """
 id: one
@@ -45,14 +45,6 @@ async def paced_bot(engine: Engine, bot_base_url: str) -> AsyncIterator[Applicat
         yield application
 
 
-async def message(client: SandboxClient, chat_id: int, containing: str) -> ChatMessage:
-    while True:
-        event = await client.next_event(chat_id, timeout=10, kinds=("message",))
-        assert event.message is not None
-        if containing in (event.message.text or ""):
-            return event.message
-
-
 def stored_zone(engine: Engine, user_id: int) -> str | None:
     with session_scope(engine) as session:
         return session.exec(
@@ -60,49 +52,49 @@ def stored_zone(engine: Engine, user_id: int) -> str | None:
         ).one()
 
 
-async def take_quiz(client: SandboxClient, user_id: int) -> None:
-    await client.send_command(user_id, "start", "one")  # no intro: the question at once
-    question = await message(client, user_id, "I feel great")
-    await client.press(user_id, question.message_id, data=data_of(question, "4"))
+async def take_quiz(chat: Chat) -> None:
+    await chat.command("start", "one")  # no intro: the question at once
+    await chat.until("I feel great")
+    await chat.press("4")
 
 
 async def test_the_first_quiz_ends_asking_for_the_time_zone_with_one_tap(
     paced_bot: Application, engine: Engine, respondent: SandboxClient
 ) -> None:
-    user = await respondent.create_user(first_name="Ada")
-    await take_quiz(respondent, user.id)
-    asked = await message(respondent, user.id, "which time does your clock show")
-    assert stored_zone(engine, user.id) is None  # nothing guessed meanwhile
-    await respondent.press(user.id, asked.message_id, data=data_of(asked, "London"))
-    await respondent.next_event(user.id, timeout=10, kinds=("edit",))
-    assert stored_zone(engine, user.id) == "Europe/London"
-    shown = {m.message_id: m for m in (await respondent.chat(user.id)).messages}
+    chat = await Chat.open(respondent, first_name="Ada")
+    await take_quiz(chat)
+    asked = await chat.until("which time does your clock show")
+    assert stored_zone(engine, chat.user_id) is None  # nothing guessed meanwhile
+    await chat.press("London")
+    await respondent.next_event(chat.user_id, timeout=10, kinds=("edit",))
+    assert stored_zone(engine, chat.user_id) == "Europe/London"
+    shown = {m.message_id: m for m in (await respondent.chat(chat.user_id)).messages}
     assert "Europe/London" in (shown[asked.message_id].text or "")
     assert not shown[asked.message_id].buttons
     # A second quiz does not ask again.
-    await take_quiz(respondent, user.id)
-    await message(respondent, user.id, "Your profile")
+    await take_quiz(chat)
+    await chat.until("Your profile")
     stats = await respondent.stats()
     assert stats["rate_limited"] == 0  # paced within the strict limits throughout
-    assert "which time" not in ((await respondent.chat(user.id)).messages[-1].text or "")
+    assert "which time" not in ((await respondent.chat(chat.user_id)).messages[-1].text or "")
 
 
 async def test_the_timezone_command_sets_checks_and_forgets(
     paced_bot: Application, engine: Engine, respondent: SandboxClient
 ) -> None:
-    user = await respondent.create_user()
-    await respondent.send_command(user.id, "timezone", "Europe/Berlin")
-    await message(respondent, user.id, "Europe/Berlin")
-    assert stored_zone(engine, user.id) == "Europe/Berlin"
-    await respondent.send_command(user.id, "timezone", "Mars/Olympus")
-    await message(respondent, user.id, "not a time zone I know")
-    assert stored_zone(engine, user.id) == "Europe/Berlin"
-    await respondent.send_command(user.id, "timezone")
-    shown = await message(respondent, user.id, "Your time zone is Europe/Berlin")
+    chat = await Chat.open(respondent)
+    await chat.command("timezone", "Europe/Berlin")
+    await chat.until("Europe/Berlin")
+    assert stored_zone(engine, chat.user_id) == "Europe/Berlin"
+    await chat.command("timezone", "Mars/Olympus")
+    await chat.until("not a time zone I know")
+    assert stored_zone(engine, chat.user_id) == "Europe/Berlin"
+    await chat.command("timezone")
+    shown = await chat.until("Your time zone is Europe/Berlin")
     assert any("Tokyo" in b.text for row in shown.buttons for b in row)
-    await respondent.send_command(user.id, "timezone", "off")
-    await message(respondent, user.id, "Forgotten")
-    assert stored_zone(engine, user.id) is None
+    await chat.command("timezone", "off")
+    await chat.until("Forgotten")
+    assert stored_zone(engine, chat.user_id) is None
 
 
 async def test_a_failed_edit_of_the_answered_question_is_only_a_warning(
@@ -111,15 +103,15 @@ async def test_a_failed_edit_of_the_answered_question_is_only_a_warning(
     respondent: SandboxClient,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    user = await respondent.create_user()
-    await respondent.send_command(user.id, "start", "one")
-    question = await message(respondent, user.id, "I feel great")
+    chat = await Chat.open(respondent)
+    await chat.command("start", "one")
+    await chat.until("I feel great")
     await respondent.set_faults(fail_next=1, fail_status=502, methods=["editMessageText"])
     with caplog.at_level(logging.WARNING):
-        await respondent.press(user.id, question.message_id, data=data_of(question, "4"))
-        await message(respondent, user.id, "Your profile")
-        await message(respondent, user.id, "which time")
-    texts = [m.text or "" for m in (await respondent.chat(user.id)).messages]
+        await chat.press("4")
+        await chat.until("Your profile")
+        await chat.until("which time")
+    texts = [m.text or "" for m in (await respondent.chat(chat.user_id)).messages]
     assert not any("Sorry" in t for t in texts)
     assert any("could not update answered message" in r.message for r in caplog.records)
     assert not any(r.levelno >= logging.ERROR for r in caplog.records)

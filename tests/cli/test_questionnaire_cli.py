@@ -10,7 +10,7 @@ from backend.cli import cli
 from backend.storage.engine import make_engine, session_scope
 from backend.storage.migrate import upgrade
 from backend.storage.models import Questionnaire
-from tests.hostile.cases import QUESTIONNAIRE
+from tests.helpers.hostile_cases import QUESTIONNAIRE
 
 
 def test_validate_lists_every_problem_with_file_and_line(tmp_path: Path) -> None:

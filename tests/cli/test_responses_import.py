@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,14 +9,11 @@ from click.testing import CliRunner
 from sqlalchemy import func
 from sqlmodel import select
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
-
-from test_segments_data import import_lifestyle
-
 from backend.cli import cli
 from backend.storage.engine import make_engine, session_scope
 from backend.storage.migrate import upgrade
 from backend.storage.models import Answer, QuizSession, Respondent, SessionScore
+from tests.helpers.lifestyle import import_lifestyle
 
 
 @pytest.fixture

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
-
-from test_segments_data import DIMENSIONS, seed_respondents
-
 from backend.cli import cli
 from backend.storage.engine import make_engine
 from backend.storage.migrate import upgrade
+from tests.helpers.lifestyle import DIMENSIONS, seed_respondents
 
 
 @pytest.fixture

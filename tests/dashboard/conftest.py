@@ -1,35 +1,21 @@
-"""Fixtures for dashboard tests: the API app with the dashboard added, a token per role."""
+"""Fixtures for dashboard tests: the API app with the dashboard added."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
 from sqlalchemy import Engine
 
 from backend.api.app import create_app
 from backend.settings import Settings
-
-TOKENS = {
-    "ops": "ops-token-0123456789",
-    "marketer": "marketer-token-0123456789",
-    "analyst": "analyst-token-0123456789",
-}
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-Client = TestClient[Any, Any]
+from tests.helpers.auth import API_TOKENS, Client
 
 
 @pytest.fixture
 def dashboard_settings() -> Settings:
-    return Settings(
-        database_url="sqlite://",
-        api_tokens=",".join(f"{role}:{token}" for role, token in TOKENS.items()),
-    )
+    return Settings(database_url="sqlite://", api_tokens=API_TOKENS)
 
 
 @pytest.fixture
@@ -53,22 +39,3 @@ async def sqlite_client(
 ) -> Client:
     """The dashboard on SQLite only, for sign-in and session checks that touch no data."""
     return await aiohttp_client(create_app(dashboard_settings, sqlite_engine))
-
-
-async def csrf_of(client: Client, path: str) -> str:
-    """Return the CSRF token of the forms on a page."""
-    response = await client.get(path)
-    assert response.status == 200, await response.text()
-    found = CSRF.search(await response.text())
-    assert found is not None, f"no form on {path}"
-    return found.group(1)
-
-
-async def sign_in(client: Client, role: str) -> None:
-    csrf = await csrf_of(client, "/dashboard/sign-in")
-    response = await client.post(
-        "/dashboard/sign-in",
-        data={"csrf": csrf, "token": TOKENS[role], "next": "/dashboard/questionnaires"},
-        allow_redirects=False,
-    )
-    assert response.status == 303, await response.text()

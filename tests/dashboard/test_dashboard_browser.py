@@ -25,9 +25,9 @@ from backend.followups import import_pack, load_content
 from backend.services.segments import enqueue_assignments, list_segments, recluster
 from backend.settings import Settings
 from backend.storage.engine import session_scope
-from tests.dashboard.conftest import TOKENS
-from tests.dashboard.dashboard_seed import DIMENSIONS, KEY, seed
-from tests.dashboard.test_dashboard_views import INVALID, VALID
+from tests.helpers.auth import API_TOKENS, TOKENS
+from tests.helpers.definitions import BROKEN_SNACKS, SNACKS
+from tests.helpers.seed import DIMENSIONS, KEY, seed
 
 CHROMIUM = Path("/usr/bin/chromium")
 #: No network here: without these Chromium keeps trying to reach Google's services.
@@ -156,18 +156,19 @@ async def test_marketer_uses_the_dashboard_in_chromium(
     from playwright.async_api import async_playwright, expect
 
     k = _seed_everything(sqlite_engine)
-    settings = Settings(api_tokens=",".join(f"{r}:{t}" for r, t in TOKENS.items()))
+    settings = Settings(api_tokens=API_TOKENS)
     # The bot's username, as python-telegram-bot knows it after get_me: the deep links.
     bot = SimpleNamespace(bot=SimpleNamespace(username="psychograph_sandbox_bot"))
-    server = await aiohttp_server(create_app(settings, sqlite_engine, bot=bot))
+    app = create_app(settings, sqlite_engine, bot=bot)  # type: ignore[arg-type]
+    server = await aiohttp_server(app)
     base = str(server.make_url("")).rstrip("/")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for old in SCREENSHOTS.glob("dashboard-*.png"):
         old.unlink()
     valid = tmp_path / "snacks.yaml"
-    valid.write_text(VALID)
+    valid.write_text(SNACKS)
     invalid = tmp_path / "broken.yaml"
-    invalid.write_text(INVALID)
+    invalid.write_text(BROKEN_SNACKS)
 
     async with async_playwright() as driver:
         browser = await driver.chromium.launch(

@@ -29,7 +29,7 @@ dimensions:
 """
 
 
-def _analyse(answers: list[dict[str, int]]) -> list:  # type: ignore[type-arg]
+def _analyse(answers: list[dict[str, int]]) -> list:
     definition = load_definition(DEFINITION)
     key = ScoringKey.from_definition(definition)
     raw = key.raw_matrix(answers)

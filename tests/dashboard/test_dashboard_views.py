@@ -21,36 +21,9 @@ from backend.storage.engine import session_scope
 from backend.storage.followup_tables import FollowupStatus
 from backend.storage.segment_tables import Segment, SegmentationRun
 from backend.storage.types import utcnow
-from tests.dashboard.conftest import TOKENS, Client, csrf_of, sign_in
-from tests.dashboard.dashboard_seed import KEY, definition, seed
-
-VALID = """\
-id: snack-habits
-title: Snack habits
-sections:
-  - id: main
-    questions:
-      - {id: sweet, type: likert, text: I like sweet snacks}
-      - {id: salty, type: likert, text: I like salty snacks}
-dimensions:
-  - id: snacking
-    label: Snacking
-    items: [{question: sweet}, {question: salty}]
-"""
-
-#: Line 6 has a Likert scale of one point and line 9 names an unknown question.
-INVALID = """\
-id: broken-habits
-title: Broken habits
-sections:
-  - id: main
-    questions:
-      - {id: sweet, type: likert, points: 1, text: I like sweet snacks}
-dimensions:
-  - id: snacking
-    label: Snacking
-    items: [{question: nowhere}]
-"""
+from tests.helpers.auth import API_TOKENS, TOKENS, Client, csrf_of, sign_in
+from tests.helpers.definitions import BROKEN_SNACKS, SNACKS
+from tests.helpers.seed import KEY, definition, seed
 
 GET_PAGES = [
     "/dashboard/",
@@ -156,7 +129,7 @@ async def test_sign_in_never_redirects_off_the_dashboard(sqlite_client: Client) 
 
 
 def test_sessions_are_signed_expire_and_end_when_the_token_is_removed() -> None:
-    settings = Settings(api_tokens=f"marketer:{TOKENS['marketer']}")
+    settings = Settings(api_tokens={TOKENS["marketer"]: Role.MARKETER})
     value = issue_session(settings, TOKENS["marketer"], Role.MARKETER)
     assert read_session(settings, value) is not None
     body, _, mac = value.partition(".")
@@ -165,7 +138,9 @@ def test_sessions_are_signed_expire_and_end_when_the_token_is_removed() -> None:
     assert read_session(settings, value.replace(body, body[:-1] + "x")) is None
     old = issue_session(settings, TOKENS["marketer"], Role.MARKETER, now=time.time() - 9 * 3600)
     assert read_session(settings, old) is None
-    rotated = Settings(api_tokens=f"marketer:{TOKENS['marketer']},ops:another-token-42")
+    rotated = Settings(
+        api_tokens={TOKENS["marketer"]: Role.MARKETER, "another-token-42": Role.OPS}
+    )
     assert read_session(rotated, value) is None
 
 
@@ -231,7 +206,7 @@ async def test_upload_valid_then_invalid_shows_errors_beside_their_lines(
     csrf = await csrf_of(client, "/dashboard/questionnaires")
     ok = await client.post(
         "/dashboard/questionnaires",
-        data={"csrf": csrf, "definition": _file("snacks.yaml", VALID)},
+        data={"csrf": csrf, "definition": _file("snacks.yaml", SNACKS)},
         allow_redirects=False,
     )
     assert ok.status == 303, await ok.text()
@@ -241,7 +216,7 @@ async def test_upload_valid_then_invalid_shows_errors_beside_their_lines(
 
     bad = await client.post(
         "/dashboard/questionnaires",
-        data={"csrf": csrf, "definition": _file("broken.yaml", INVALID)},
+        data={"csrf": csrf, "definition": _file("broken.yaml", BROKEN_SNACKS)},
     )
     assert bad.status == 400
     html = await bad.text()
@@ -325,10 +300,12 @@ async def test_questionnaire_page_counts_the_funnel_and_answers_in_sql(
     for number, (question, answered) in enumerate(seeded.answered.items(), start=1):
         reached = answered + seeded.stopped[question]
         stopped = seeded.stopped[question]
+        text = questions[question].text
+        assert isinstance(text, str)
         # bars are labelled with the question's text, not its id
         row = re.search(
             rf'<tr( class="drop")?><td class="label">{number}\. '
-            rf"{re.escape(questions[question].text)}"
+            rf"{re.escape(text)}"
             rf'</td>.*?<td class="value">{reached:,}( · {stopped:,} left here [^<]*)?</td>',
             funnel,
             re.S,
@@ -359,13 +336,13 @@ async def test_an_empty_questionnaire_explains_how_to_get_respondents(
     from types import SimpleNamespace
 
     bot = SimpleNamespace(bot=SimpleNamespace(username="habits_bot"))
-    app = create_app(dashboard_settings, sqlite_engine, bot=bot)
+    app = create_app(dashboard_settings, sqlite_engine, bot=bot)  # type: ignore[arg-type]
     client = await aiohttp_client(app)
     await sign_in(client, "marketer")
     csrf = await csrf_of(client, "/dashboard/questionnaires")
     uploaded = await client.post(
         "/dashboard/questionnaires",
-        data={"csrf": csrf, "definition": _file("snacks.yaml", VALID)},
+        data={"csrf": csrf, "definition": _file("snacks.yaml", SNACKS)},
     )
     assert uploaded.status == 200
     after = await uploaded.text()
@@ -526,7 +503,7 @@ async def test_segments_index_says_when_the_next_run_is(
 ) -> None:
     seed(sqlite_engine, 60, seed=3)
     recluster(engine=sqlite_engine, questionnaire_key=KEY, random_state=0)
-    tokens = ",".join(f"{role}:{token}" for role, token in TOKENS.items())
+    tokens = API_TOKENS
     off = Settings(api_tokens=tokens, recluster_cron="", recluster_after_completions=0)
     client = await aiohttp_client(create_app(off, sqlite_engine))
     await sign_in(client, "analyst")
@@ -604,7 +581,7 @@ items:
         rows = session.exec(
             select(FollowupMessage)
             .where(FollowupMessage.item_id == "everyone")
-            .order_by(FollowupMessage.id)
+            .order_by(col(FollowupMessage.id))
         ).all()
         segment_key = rows[0].segment_key
         mine = [r for r in rows if r.segment_key == segment_key]

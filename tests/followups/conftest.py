@@ -1,9 +1,8 @@
-"""Fixtures for follow-ups: the Bot API sandbox on a real local port."""
+"""Fixtures of the follow-up tests (the sandbox's come from ``tests.helpers.sandbox``)."""
 
-from tests.sandbox_fixtures import (  # fixtures: importing registers them here
-    _ptb_timedelta,
-    bot_base_url,
-    respondent,
-    sandbox_config,
-    sandbox_server,
-)
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _ptb_timedelta(ptb_timedelta: None) -> None:
+    """Opt in to python-telegram-bot's timedelta values in every follow-up test."""

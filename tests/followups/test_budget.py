@@ -32,8 +32,10 @@ async def test_no_window_ever_holds_more_than_the_limit_even_after_a_pause() -> 
     budget_slots: list[Slot] = []
     acquire = budget.acquire
 
-    async def recorded(chat_id: int | None, **kw: int) -> Slot:
-        slot = await acquire(chat_id, **kw)  # type: ignore[arg-type]
+    async def recorded(
+        chat_id: int | None, *, priority: int = URGENT, group: bool | None = None
+    ) -> Slot:
+        slot = await acquire(chat_id, priority=priority, group=group)
         budget_slots.append(slot)
         return slot
 

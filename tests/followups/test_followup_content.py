@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
-from followup_helpers import CONTENT_DIR, CURIOUS, PACK, PICKED, PLAIN, SOCIAL
 
 from backend.followups import choose_variant, load_content, load_content_file, select_items
 from backend.followups.policy import capped_until, quiet_until
 from backend.followups.targeting import SegmentView
 from backend.questionnaire import DefinitionError, load_definition_file
+from tests.helpers.followups import CONTENT_DIR, CURIOUS, PACK, PICKED, PLAIN, SOCIAL
 
 DIMS = ["openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism"]
 

@@ -9,9 +9,6 @@ import sys
 from collections import Counter
 
 import pytest
-from followup_helpers import (
-    plain_audience,
-)
 from sqlalchemy import Engine
 from sqlmodel import select
 
@@ -20,6 +17,9 @@ from backend.storage.engine import session_scope
 from backend.storage.followup_tables import FollowupMessage
 from bot.delivery import TelegramSender
 from bot.sandbox import DEFAULT_TOKEN, SandboxClient
+from tests.helpers.followups import (
+    plain_audience,
+)
 
 MAX_IN_FLIGHT = 8
 LEASE = 2.0

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
-from followup_helpers import PACK, PLAIN, add_pack, add_respondents, assign
 from sqlalchemy import Engine
 from sqlmodel import select
 
@@ -15,6 +14,7 @@ from backend.scheduler.dispatch import send_rules
 from backend.settings import SettingsError, load_settings
 from backend.storage.engine import session_scope
 from backend.storage.followup_tables import FollowupMessage, FollowupStatus
+from tests.helpers.followups import PACK, PLAIN, add_pack, add_respondents, assign
 
 S = FollowupStatus
 NIGHT = datetime(2026, 1, 15, 22, 30, tzinfo=UTC)  # 22:30 in London

@@ -7,17 +7,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from followup_helpers import (
-    CURIOUS,
-    PLAIN,
-    add_pack,
-    add_respondents,
-    assign,
-    plain_audience,
-    sandbox_users,
-)
 from sqlalchemy import Engine
-from sqlmodel import delete, select
+from sqlmodel import col, delete, select
 
 from backend.followups import DispatchConfig, Dispatcher, SendRules
 from backend.scheduler.dispatch import DispatchJob
@@ -26,6 +17,15 @@ from backend.storage.followup_tables import FollowupMessage, FollowupStatus
 from backend.storage.models import Respondent
 from bot.delivery import TelegramSender
 from bot.sandbox import DEFAULT_TOKEN, SandboxClient, SandboxConfig
+from tests.helpers.followups import (
+    CURIOUS,
+    PLAIN,
+    add_pack,
+    add_respondents,
+    assign,
+    plain_audience,
+    sandbox_users,
+)
 
 S = FollowupStatus
 FAST = SendRules(backoff_initial=0.05, backoff_max=0.2)
@@ -36,7 +36,7 @@ def statuses(engine: Engine) -> Counter[str]:
         return Counter(str(r.status) for r in session.exec(select(FollowupMessage)))
 
 
-async def chat_texts(client: SandboxClient, chat_ids: list[int]) -> dict[int, list[str]]:
+async def chat_texts(client: SandboxClient, chat_ids: list[int]) -> dict[int, list[str | None]]:
     return {c: [m.text for m in (await client.chat(c)).bot_messages] for c in chat_ids}
 
 
@@ -145,7 +145,7 @@ async def test_blocked_opted_out_erased_and_unknown_chat(
         assert person is not None
         person.opted_out = True
         session.add(person)
-        session.exec(delete(Respondent).where(Respondent.id == ids[2]))  # type: ignore[call-overload]
+        session.exec(delete(Respondent).where(col(Respondent.id) == ids[2]))
     d = dispatcher(engine, bot_base_url)
     async with d.sender.bot:  # type: ignore[attr-defined]
         report = await d.run_once(max_seconds=20)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from followup_helpers import CONTENT_DIR, CURIOUS, PLAIN, SOCIAL, add_pack, add_respondents, assign
 from sqlalchemy import Engine
-from sqlmodel import delete, select
+from sqlmodel import col, delete, select
 
 from backend.followups import SendRules, followup_stats, record_click
 from backend.followups.outbox import claim, expire_leases, release_uncertain
@@ -17,13 +16,22 @@ from backend.storage.engine import session_scope
 from backend.storage.followup_tables import FollowupMessage, FollowupStatus
 from backend.storage.models import Respondent
 from backend.storage.segment_tables import Segment, SegmentAssignment
+from tests.helpers.followups import (
+    CONTENT_DIR,
+    CURIOUS,
+    PLAIN,
+    SOCIAL,
+    add_pack,
+    add_respondents,
+    assign,
+)
 
 NOW = datetime(2026, 1, 15, 12, tzinfo=UTC)
 
 
 def rows(engine: Engine, respondent_id: int | None = None) -> list[FollowupMessage]:
     with session_scope(engine) as session:
-        stmt = select(FollowupMessage).order_by(FollowupMessage.id)
+        stmt = select(FollowupMessage).order_by(col(FollowupMessage.id))
         if respondent_id is not None:
             stmt = stmt.where(FollowupMessage.respondent_id == respondent_id)
         return list(session.exec(stmt))
@@ -74,6 +82,7 @@ def test_segment_assignment_rows_from_the_segmentation_are_accepted(engine: Engi
     with session_scope(engine) as session:
         definition = load_definition_file(CONTENT_DIR.parent / "big-five-ipip.yaml")
         questionnaire = import_definition(definition, session=session).questionnaire
+        assert questionnaire.id is not None
         segment = Segment(
             questionnaire_id=questionnaire.id,
             name="Curious · Outgoing",
@@ -87,6 +96,7 @@ def test_segment_assignment_rows_from_the_segmentation_are_accepted(engine: Engi
         session.flush()
     add_pack(engine, (CONTENT_DIR / "big-five-ipip.yaml").read_text())
     (rid,) = add_respondents(engine, [103])
+    assert segment.id is not None
     with session_scope(engine) as session:
         row = SegmentAssignment(
             questionnaire_id=questionnaire.id, respondent_id=rid, segment_id=segment.id
@@ -106,6 +116,7 @@ def test_expired_leases_become_uncertain_and_an_operator_releases_them(engine: E
     (rid,) = add_respondents(engine, [104])
     assign(engine, [rid], PLAIN, now=NOW)
     (row,) = rows(engine, rid)
+    assert row.id is not None
     rules = SendRules(lease=timedelta(seconds=30))
     with session_scope(engine) as session:
         assert (
@@ -150,5 +161,5 @@ def test_erasure_removes_the_respondents_rows(engine: Engine) -> None:
     (rid,) = add_respondents(engine, [108])
     assign(engine, [rid], CURIOUS, now=NOW)
     with session_scope(engine) as session:
-        session.exec(delete(Respondent).where(Respondent.id == rid))  # type: ignore[call-overload]
+        session.exec(delete(Respondent).where(col(Respondent.id) == rid))
     assert rows(engine, rid) == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from followup_helpers import PLAIN, add_pack, add_respondents, assign
 from sqlalchemy import Engine
 from sqlmodel import select
 
@@ -13,6 +12,7 @@ from backend.followups.templates import TemplateLimitError, render
 from backend.storage.engine import session_scope
 from backend.storage.followup_tables import FollowupMessage, FollowupStatus
 from backend.storage.models import Respondent
+from tests.helpers.followups import PLAIN, add_pack, add_respondents, assign
 
 CONTEXT = {"first_name": "Ada", "segment_name": "S", "top_traits": [], "scores": {}}
 

@@ -9,9 +9,6 @@
 On SQLite and PostgreSQL.
 """
 
-# The sandbox's fixtures are imported (which registers them) and then named as parameters.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import asyncio
@@ -35,13 +32,10 @@ from backend.storage.models import Answer, QuizSession, Respondent
 from bot.sandbox import ChatMessage, SandboxClient, SandboxConfig
 from bot.sandbox.instance import SANDBOX
 from bot.sandbox.records import CallbackQuery
-from tests.bot.conftest import running_bot
-from tests.sandbox_fixtures import (  # fixtures: importing registers them here
-    _ptb_timedelta,  # noqa: F401
-    bot_base_url,  # noqa: F401
-    respondent,  # noqa: F401
-    sandbox_server,  # noqa: F401
-)
+from tests.helpers.chat import Chat
+from tests.helpers.quizbot import running_bot
+
+pytestmark = pytest.mark.usefixtures("ptb_timedelta")
 
 QUIZ = """
 id: hang
@@ -70,20 +64,6 @@ async def bot_app(engine: Engine, bot_base_url: str) -> AsyncIterator[Applicatio
         import_definition(load_definition(QUIZ), session=session)
     async with running_bot(engine, bot_base_url) as application:
         yield application
-
-
-async def message(client: SandboxClient, chat_id: int, wait: float = 5) -> ChatMessage:
-    event = await client.next_event(chat_id, timeout=wait, kinds=("message",))
-    assert event.message is not None
-    return event.message
-
-
-def data_of(message: ChatMessage, label: str) -> str:
-    for row in message.buttons:
-        for button in row:
-            if button.text == label and button.callback_data is not None:
-                return button.callback_data
-    raise AssertionError(f"no button {label!r} on {message.text!r}")
 
 
 def state(engine: Engine, user_id: int) -> tuple[int, str | None, str | None, dict[str, Any]]:
@@ -115,32 +95,31 @@ async def settled_state(
 
 async def crash_after_storing_the_first_answer(
     engine: Engine, client: SandboxClient
-) -> tuple[int, ChatMessage, int]:
+) -> tuple[Chat, ChatMessage, int]:
     """Open the quiz, then store an answer to the first question the way the bot does, and
     send nothing: what a ``kill -9`` between the commit and the next send leaves behind."""
-    user = await client.create_user(first_name="Ana")
-    sent = await client.send_command(user.id, "start", "hang")
-    first = await message(client, user.id)
-    assert "The first statement" in (first.text or "")
-    assert await settled_state(engine, user.id, ("first", "first", {})) == ("first", "first", {})
-    session_id = state(engine, user.id)[0]
+    chat = await Chat.open(client)
+    sent = await chat.command("start", "hang")
+    first = await chat.expect("The first statement")
+    uid = chat.user_id
+    assert await settled_state(engine, uid, ("first", "first", {})) == ("first", "first", {})
+    session_id = state(engine, uid)[0]
 
     QuizService(engine).press(
-        user=ChatUser(user.id, user.id, "Ana"),
+        user=ChatUser(uid, uid, "Ana"),
         session_id=session_id,
         question_index=0,
         action=QuestionAction.ANSWER,
         raw="4",
     )
 
-    assert state(engine, user.id)[1:] == ("second", "first", {"first": 4})
+    assert state(engine, uid)[1:] == ("second", "first", {"first": 4})
     assert sent.update_id is not None
-    return user.id, first, sent.update_id
+    return chat, first, sent.update_id
 
 
-async def expect_the_second_question(client: SandboxClient, uid: int) -> ChatMessage:
-    again = await message(client, uid)
-    assert "The second statement" in (again.text or "")
+async def expect_the_second_question(chat: Chat) -> ChatMessage:
+    again = await chat.expect("The second statement")
     assert [b.text for b in again.buttons[0]] == ["1", "2", "3", "4", "5"]
     return again
 
@@ -150,17 +129,17 @@ async def test_a_button_of_the_answered_question_brings_the_next_one_back(
     respondent: SandboxClient,
     engine: Engine,
 ) -> None:
-    uid, first, _ = await crash_after_storing_the_first_answer(engine, respondent)
+    chat, first, _ = await crash_after_storing_the_first_answer(engine, respondent)
 
-    await respondent.press(uid, first.message_id, data=data_of(first, "2"))
+    await chat.press("2", on=first)
 
-    assert "already answered" in (await respondent.wait_for_toast(uid) or "")
-    second = await expect_the_second_question(respondent, uid)
+    assert "already answered" in await chat.toast()
+    await expect_the_second_question(chat)
     settled = ("second", "second", {"first": 4})
-    assert await settled_state(engine, uid, settled) == settled  # no answer changed
-    await respondent.press(uid, second.message_id, data=data_of(second, "5"))
-    assert "The third statement" in ((await message(respondent, uid)).text or "")
-    assert state(engine, uid)[3] == {"first": 4, "second": 5}
+    assert await settled_state(engine, chat.user_id, settled) == settled  # no answer changed
+    third = await chat.choose("5")
+    assert "The third statement" in (third.text or "")
+    assert state(engine, chat.user_id)[3] == {"first": 4, "second": 5}
 
 
 async def test_a_typed_message_brings_the_question_back_and_is_not_taken_as_an_answer(
@@ -168,13 +147,13 @@ async def test_a_typed_message_brings_the_question_back_and_is_not_taken_as_an_a
     respondent: SandboxClient,
     engine: Engine,
 ) -> None:
-    uid, _, _ = await crash_after_storing_the_first_answer(engine, respondent)
+    chat, _, _ = await crash_after_storing_the_first_answer(engine, respondent)
 
-    await respondent.send_text(uid, "3")  # typed before seeing the second question
+    await chat.say("3")  # typed before seeing the second question
 
-    await expect_the_second_question(respondent, uid)
+    await expect_the_second_question(chat)
     settled = ("second", "second", {"first": 4})
-    assert await settled_state(engine, uid, settled) == settled
+    assert await settled_state(engine, chat.user_id, settled) == settled
 
 
 async def test_a_sticker_brings_the_question_back(
@@ -182,12 +161,12 @@ async def test_a_sticker_brings_the_question_back(
     respondent: SandboxClient,
     engine: Engine,
 ) -> None:
-    uid, _, _ = await crash_after_storing_the_first_answer(engine, respondent)
+    chat, _, _ = await crash_after_storing_the_first_answer(engine, respondent)
 
-    await respondent.send_sticker(uid)
+    await respondent.send_sticker(chat.user_id)
 
-    assert "only read text" in ((await message(respondent, uid)).text or "")
-    await expect_the_second_question(respondent, uid)
+    await chat.expect("only read text")
+    await expect_the_second_question(chat)
 
 
 async def test_the_redelivered_update_brings_the_question_back(
@@ -197,7 +176,8 @@ async def test_the_redelivered_update_brings_the_question_back(
 ) -> None:
     # After a restart Telegram delivers again what was not confirmed: the /start update is
     # a duplicate (ignored), but the question it led to must still reach the respondent.
-    uid, _, update_id = await crash_after_storing_the_first_answer(engine, respondent)
+    chat, _, update_id = await crash_after_storing_the_first_answer(engine, respondent)
+    uid = chat.user_id
     update = {
         "update_id": update_id,
         "message": {
@@ -212,7 +192,7 @@ async def test_the_redelivered_update_brings_the_question_back(
 
     await bot_app.process_update(Update.de_json(update, bot_app.bot))
 
-    await expect_the_second_question(respondent, uid)
+    await expect_the_second_question(chat)
     assert state(engine, uid)[3] == {"first": 4}
 
 
@@ -221,17 +201,17 @@ async def test_when_the_question_did_arrive_nothing_is_sent_twice(
     respondent: SandboxClient,
     engine: Engine,
 ) -> None:
-    user = await respondent.create_user(first_name="Ana")
-    await respondent.send_command(user.id, "start", "hang")
-    first = await message(respondent, user.id)
-    await respondent.press(user.id, first.message_id, data=data_of(first, "4"))
-    await expect_the_second_question(respondent, user.id)
+    chat = await Chat.open(respondent)
+    await chat.command("start", "hang")
+    await chat.expect()
+    await chat.press("4")
+    await expect_the_second_question(chat)
 
-    await respondent.send_sticker(user.id)
+    await respondent.send_sticker(chat.user_id)
 
-    assert "only read text" in ((await message(respondent, user.id)).text or "")
+    await chat.expect("only read text")
     with pytest.raises(TimeoutError):
-        await message(respondent, user.id, wait=1.0)
+        await chat.expect(timeout=1.0)
 
 
 FORGED = [
@@ -292,18 +272,19 @@ async def test_forged_buttons_of_any_content_are_refused_and_record_nothing(
     engine: Engine,
     sandbox_server: TestServer,
 ) -> None:
-    user = await respondent.create_user(first_name="Ana")
-    await respondent.send_command(user.id, "start", "hang")
-    first = await message(respondent, user.id)
-    await settled_state(engine, user.id, ("first", "first", {}))
-    before = counts(engine), state(engine, user.id)
+    chat = await Chat.open(respondent)
+    uid = chat.user_id
+    await chat.command("start", "hang")
+    first = await chat.expect()
+    await settled_state(engine, uid, ("first", "first", {}))
+    before = counts(engine), state(engine, uid)
 
     for data in FORGED:
-        forge_press(sandbox_server, user.id, first.message_id, data)
-        toast = await respondent.wait_for_toast(user.id)
+        forge_press(sandbox_server, uid, first.message_id, data)
+        toast = await respondent.wait_for_toast(uid)
         assert toast in {"This button is not valid.", "This button is no longer valid."}, data
 
-    assert (counts(engine), state(engine, user.id)) == before
+    assert (counts(engine), state(engine, uid)) == before
     # the real buttons still work
-    await respondent.press(user.id, first.message_id, data=data_of(first, "3"))
-    await expect_the_second_question(respondent, user.id)
+    await chat.press("3")
+    await expect_the_second_question(chat)

@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from backend.api.app import create_app
 from backend.api.edges import parse_int
 from backend.api.errors import ApiError
-from backend.settings import Settings
+from backend.settings import Role, Settings
 
 TOKENS = {"ops": "ops-token-0123456789", "analyst": "analyst-token-0123456789"}
 OPS = {"Authorization": f"Bearer {TOKENS['ops']}"}
@@ -31,10 +32,11 @@ async def api(
 ) -> TestClient[Any, Any]:
     settings = Settings(
         database_url="sqlite://",
-        api_tokens=",".join(f"{role}:{token}" for role, token in TOKENS.items()),
-        webhook_secret=SECRET,
+        api_tokens={token: Role(role) for role, token in TOKENS.items()},
+        webhook_secret=SecretStr(SECRET),
     )
-    return await aiohttp_client(create_app(settings, engine, bot=object()))
+    app = create_app(settings, engine, bot=object())  # type: ignore[arg-type]  # enables the webhook route
+    return await aiohttp_client(app)
 
 
 async def raw_request(api: TestClient[Any, Any], request: bytes) -> tuple[int, dict[str, Any]]:

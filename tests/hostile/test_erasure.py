@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from pydantic import SecretStr
 from sqlalchemy import Engine, func, update
 from sqlmodel import select
 
@@ -26,7 +27,7 @@ from backend.services.quiz import (
     QuizService,
     erasure_hash,
 )
-from backend.settings import Settings
+from backend.settings import Role, Settings
 from backend.storage.engine import session_scope
 from backend.storage.models import Answer, Erasure, QuizSession, Respondent
 from backend.storage.types import utcnow
@@ -147,7 +148,7 @@ def test_after_a_week_ids_are_not_compared(engine: Engine, service: QuizService)
     answer_some(service)
     erase(service)
     with session_scope(engine) as session:
-        session.exec(update(Erasure).values(erased_at=utcnow() - timedelta(days=8)))  # type: ignore[call-overload]
+        session.exec(update(Erasure).values(erased_at=utcnow() - timedelta(days=8)))
 
     service.start(user=ALICE, key="values-attitudes", update_id=5)
 
@@ -160,7 +161,7 @@ def test_old_tombstones_are_pruned_at_the_next_erasure(
     answer_some(service)
     erase(service)
     with session_scope(engine) as session:
-        session.exec(update(Erasure).values(erased_at=utcnow() - timedelta(days=8)))  # type: ignore[call-overload]
+        session.exec(update(Erasure).values(erased_at=utcnow() - timedelta(days=8)))
     bob = ChatUser(user_id=77, chat_id=77, first_name="Bob")
     service.start(user=bob, key="values-attitudes", update_id=200)
     assert service.delete_me(user=bob, update_id=201)
@@ -174,8 +175,8 @@ async def test_an_erasure_through_the_api_keeps_a_tombstone_too(
 ) -> None:
     settings = Settings(
         database_url="sqlite://",
-        api_tokens="ops:ops-token-0123456789",
-        erasure_secret="erasure-secret-0123456789",
+        api_tokens={"ops-token-0123456789": Role.OPS},
+        erasure_secret=SecretStr("erasure-secret-0123456789"),
     )
     service = QuizService(engine, erasure_key=settings.erasure_key())
     with session_scope(engine) as session:
@@ -200,12 +201,16 @@ async def test_an_erasure_through_the_api_keeps_a_tombstone_too(
 
 
 def test_the_erasure_key_comes_from_the_settings() -> None:
-    explicit = Settings(database_url="sqlite://", erasure_secret="one-secret-0123456789")
-    other = Settings(database_url="sqlite://", erasure_secret="two-secret-0123456789")
-    from_bot = Settings(database_url="sqlite://", bot_token="123:abc")
+    explicit = Settings(
+        database_url="sqlite://", erasure_secret=SecretStr("one-secret-0123456789")
+    )
+    other = Settings(database_url="sqlite://", erasure_secret=SecretStr("two-secret-0123456789"))
+    from_bot = Settings(database_url="sqlite://", bot_token=SecretStr("123:abc"))
     assert explicit.erasure_key() != other.erasure_key()
     assert (
         explicit.erasure_key()
-        == Settings(database_url="sqlite://", erasure_secret="one-secret-0123456789").erasure_key()
+        == Settings(
+            database_url="sqlite://", erasure_secret=SecretStr("one-secret-0123456789")
+        ).erasure_key()
     )
     assert from_bot.erasure_key() != Settings(database_url="sqlite://").erasure_key()

@@ -19,9 +19,9 @@ from sqlalchemy import Engine
 from backend.api.app import create_app
 from backend.services.responses import neutralise_cell
 from backend.services.segments import recluster, rename_segment, write_export_csv
-from backend.settings import Settings
+from backend.settings import Role, Settings
 from backend.storage.engine import session_scope
-from tests.services.test_segments_data import seed_respondents
+from tests.helpers.lifestyle import seed_respondents
 
 TOKEN = "analyst-token-0123456789"
 WRITER = "marketer-token-0123456789"
@@ -53,7 +53,9 @@ HOSTILE = [
 async def api(
     aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]], engine: Engine
 ) -> TestClient[Any, Any]:
-    settings = Settings(database_url="sqlite://", api_tokens=f"analyst:{TOKEN},marketer:{WRITER}")
+    settings = Settings(
+        database_url="sqlite://", api_tokens={TOKEN: Role.ANALYST, WRITER: Role.MARKETER}
+    )
     return await aiohttp_client(create_app(settings, engine))
 
 

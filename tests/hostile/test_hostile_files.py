@@ -24,10 +24,10 @@ from sqlmodel import Session, select
 from backend.api.app import create_app
 from backend.api.keys import CHECKER
 from backend.cli import cli
-from backend.settings import Settings
+from backend.settings import Role, Settings
 from backend.storage.followup_tables import ContentPack
 from backend.storage.models import Questionnaire, QuestionnaireVersion
-from hostile.cases import CASES, CONTENT, QUESTIONNAIRE, Case
+from tests.helpers.hostile_cases import CASES, CONTENT, QUESTIONNAIRE, Case
 
 #: The bounds every hostile file is rejected within. Time is processor time: on an idle
 #: machine it is the wall time; on a busy one, wall time stretches and work does not.
@@ -163,7 +163,7 @@ async def _upload_watching_health(
 async def test_upload_rejects_within_bounds_and_health_answers(
     aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]], engine: Engine
 ) -> None:
-    settings = Settings(database_url="sqlite://", api_tokens=f"marketer:{TOKEN}")
+    settings = Settings(database_url="sqlite://", api_tokens={TOKEN: Role.MARKETER})
     client = await aiohttp_client(create_app(settings, engine))
     # Start the checker's process server first, as the service does at start-up.
     await asyncio.to_thread(client.app[CHECKER].start)

@@ -21,7 +21,7 @@ from backend.api.dashboard.auth import SESSION_COOKIE, issue_session, read_sessi
 from backend.settings import Role, Settings
 from backend.storage.engine import session_scope
 from backend.storage.models import RevokedSession
-from tests.dashboard.conftest import TOKENS, csrf_of, sign_in
+from tests.helpers.auth import API_TOKENS, TOKENS, csrf_of, sign_in
 
 Client = TestClient[Any, Any]
 Factory = Callable[..., Awaitable[Client]]
@@ -30,7 +30,7 @@ Factory = Callable[..., Awaitable[Client]]
 def settings_with(**overrides: Any) -> Settings:
     return Settings(
         database_url="sqlite://",
-        api_tokens=",".join(f"{role}:{token}" for role, token in TOKENS.items()),
+        api_tokens=API_TOKENS,
         **overrides,
     )
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from backend.questionnaire import QuestionnaireDefinition, load_definition_file
+from backend.questionnaire.schema import LikertQuestion
 
 QUESTIONNAIRES = Path(__file__).resolve().parents[2] / "questionnaires"
 BUNDLED = sorted(QUESTIONNAIRES.glob("*.yaml"))
@@ -90,6 +91,8 @@ def test_big_five_speaks_german(big_five: QuestionnaireDefinition) -> None:
     assert big_five.languages == ["en", "de"]
     assert "Persönlichkeitsprofil" in big_five.text(big_five.title, "de")
     first = big_five.questions()["ext1"]
+    assert isinstance(first, LikertQuestion)
+    assert first.labels is not None
     assert big_five.text(first.labels[0], "de") == "Trifft überhaupt nicht zu"
     assert big_five.text(first.labels[-1], "en") == "Very accurate"
 

@@ -10,6 +10,7 @@ import pytest
 
 from backend.questionnaire import content_hash, load_definition
 from backend.questionnaire.loader import parse_definition_text
+from backend.questionnaire.schema import LikertQuestion
 
 YAML_TEXT = """\
 id: hash-quiz
@@ -76,6 +77,7 @@ def _as_json(**dump_options: Any) -> str:
 def test_yes_and_no_stay_strings() -> None:
     definition = load_definition(YAML_TEXT)
     mood = definition.questions()["mood"]
+    assert isinstance(mood, LikertQuestion)
     assert (mood.min_label, mood.max_label) == ("No", "Yes")
 
 

@@ -13,7 +13,6 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, func
 from sqlmodel import select
-from test_segments_data import seed_respondents
 
 from backend.scheduler import (
     MISFIRE_GRACE_SECONDS,
@@ -25,6 +24,7 @@ from backend.scheduler import (
 from backend.settings import Settings
 from backend.storage.engine import make_engine, session_scope
 from backend.storage.segment_tables import SegmentationRun
+from tests.helpers.lifestyle import seed_respondents
 
 
 def count_runs(engine: Engine) -> int:

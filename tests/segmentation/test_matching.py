@@ -8,8 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from backend.segmentation import Segmenter, Standardiser, build_features, match_segments
-
-from .conftest import PROFILES_4, Respondents
+from tests.helpers.synthetic import PROFILES_4, Respondents
 
 
 def _identity(columns: int) -> Standardiser:

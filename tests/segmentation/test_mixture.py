@@ -18,8 +18,7 @@ from backend.segmentation.mixture import (
     fit_gaussian_mixture,
     sticky_soft_assign,
 )
-
-from .conftest import PROFILES_3, PROFILES_4, Respondents
+from tests.helpers.synthetic import PROFILES_3, PROFILES_4, Respondents
 
 
 def _features(data: Respondents) -> NDArray[np.float64]:

@@ -14,8 +14,7 @@ from backend.segmentation import (
     describe_segments,
     pole_adjectives,
 )
-
-from .conftest import PROFILES_4, Respondents
+from tests.helpers.synthetic import PROFILES_4, Respondents
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ from numpy.typing import NDArray
 from sklearn.metrics import adjusted_rand_score
 
 from backend.segmentation import Segmenter, build_features
-
-from .conftest import PROFILES_3, PROFILES_4, Respondents
+from tests.helpers.synthetic import PROFILES_3, PROFILES_4, Respondents
 
 
 def _features(data: Respondents) -> NDArray[np.float64]:

@@ -14,8 +14,7 @@ from backend.segmentation import (
     nearest_segment,
     sticky_assign,
 )
-
-from .conftest import PROFILES_4, Respondents, draw
+from tests.helpers.synthetic import PROFILES_4, Respondents, draw
 
 
 def test_compare_runs_counts_transitions_on_shared_respondents() -> None:

@@ -6,7 +6,6 @@ import time
 
 import pytest
 from sqlalchemy import Engine
-from test_segments_data import seed_respondents
 
 from backend.services import responses
 from backend.services.questionnaires import QuestionnaireNotFound
@@ -14,6 +13,7 @@ from backend.services.responses import export_responses
 from backend.services.segments import list_segments, recluster
 from backend.storage.engine import make_reader, session_scope
 from backend.storage.models import SessionScore
+from tests.helpers.lifestyle import seed_respondents
 
 
 def test_export_carries_scores_and_the_current_segment(engine: Engine) -> None:

@@ -7,7 +7,6 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 from sqlalchemy import Engine, delete, func
 from sqlmodel import col, select
-from test_segments_data import DIMENSIONS, PROFILES, import_lifestyle, seed_respondents
 
 from backend.services.quiz import ChatUser, QuizService
 from backend.services.segments import (
@@ -27,6 +26,7 @@ from backend.storage.segment_tables import (
     SegmentationRun,
     SegmentStatus,
 )
+from tests.helpers.lifestyle import DIMENSIONS, PROFILES, import_lifestyle, seed_respondents
 
 
 def assignments(engine: Engine) -> dict[int, SegmentAssignment]:
@@ -52,6 +52,7 @@ def test_run_finds_the_known_profiles_and_stores_everything(engine: Engine) -> N
         assert set(row.probabilities) == {str(i) for i in report.segment_ids}
         assert abs(sum(row.probabilities.values()) - 1.0) < 1e-6
         assert row.confidence == pytest.approx(max(row.probabilities.values()), abs=1e-4)
+        assert row.confidence is not None
         assert row.probabilities[str(row.segment_id)] >= 0.9 * row.confidence
     with session_scope(engine) as session:
         run = session.get(SegmentationRun, report.run_id)

@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 from backend.services.segments import list_segments, recluster
 from backend.storage.engine import session_scope
 from backend.storage.segment_tables import SegmentationRun
-from tests.dashboard.dashboard_seed import DIMENSIONS, KEY, seed
+from tests.helpers.seed import DIMENSIONS, KEY, seed
 
 
 def test_a_run_stores_sizes_and_each_segments_spread_on_the_scale(

@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from pgcluster import PostgresCluster
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
@@ -17,6 +16,7 @@ from backend.services.quiz import ChatUser, QuizService
 from backend.storage import counters
 from backend.storage.engine import make_engine, session_scope
 from backend.storage.migrate import current_revision, head_revision
+from tests.helpers.pgcluster import PostgresCluster
 
 pytestmark = pytest.mark.postgres
 

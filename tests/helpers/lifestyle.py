@@ -1,6 +1,8 @@
-"""Respondents drawn from known latent profiles, answered item by item, scored and stored.
+"""Synthetic respondents of the "lifestyle" questionnaire: completed, scored and stored.
 
-Shared by the segments, scheduler and CLI tests (it holds no tests itself).
+Drawn like the habits respondents of ``tests.helpers.seed`` (the same profiles and items).
+
+Shared by the segments, scheduler, CLI and export tests.
 """
 
 from __future__ import annotations
@@ -18,12 +20,17 @@ from backend.services.questionnaires import import_definition
 from backend.storage.engine import session_scope
 from backend.storage.models import (
     Questionnaire,
-    QuizSession,
     Respondent,
     SessionScore,
-    SessionStatus,
 )
 from backend.storage.types import utcnow
+from tests.helpers.seed import (
+    PROFILES,
+    draw_latent,
+    insert_respondents,
+    insert_sessions,
+    likert_items,
+)
 
 DIMENSIONS = ("adventure", "price_sensitivity", "health_consciousness", "social_activity")
 
@@ -58,15 +65,6 @@ segmentation:
 """
 )
 
-#: Three well-separated profiles (item units, 1-5), one row per profile.
-PROFILES = np.array(
-    [
-        [4.3, 1.8, 4.0, 3.0],
-        [1.8, 4.2, 2.0, 3.0],
-        [3.0, 3.0, 4.3, 1.6],
-    ]
-)
-
 
 @dataclass(frozen=True)
 class Seeded:
@@ -91,17 +89,10 @@ def answers_for(
     profiles: NDArray[np.float64], n: int, rng: np.random.Generator
 ) -> tuple[list[dict[str, int]], NDArray[np.intp]]:
     """Answer every item around each respondent's latent profile (reverse items mirrored)."""
-    truth = rng.integers(0, len(profiles), n).astype(np.intp)
-    latent = profiles[truth] + rng.normal(0.0, 0.35, (n, profiles.shape[1]))
-    answers = []
-    for row in latent:
-        one: dict[str, int] = {}
-        for d, value in zip(DIMENSIONS, row, strict=True):
-            for i in range(3):
-                point = int(np.clip(np.rint(value + rng.normal(0.0, 0.7)), 1, 5))
-                one[f"{d}{i}"] = 6 - point if i == 2 else point
-        answers.append(one)
-    return answers, truth
+    latent, truth = draw_latent(profiles, n, rng)
+    columns = [f"{d}{i}" for d in DIMENSIONS for i in range(3)]
+    points = likert_items(latent, rng)
+    return [dict(zip(columns, map(int, row), strict=True)) for row in points], truth
 
 
 def seed_respondents(
@@ -128,40 +119,14 @@ def seed_respondents(
         if start is None:
             top = session.exec(select(func.max(Respondent.telegram_user_id))).one()
             start = (top or 0) + 1
-        respondent_ids = list(
-            session.scalars(
-                insert(Respondent).returning(Respondent.id, sort_by_parameter_order=True),
-                [
-                    {
-                        "telegram_user_id": start + i,
-                        "chat_id": start + i,
-                        "created_at": now,
-                        "updated_at": now,
-                        "last_update_id": 0,
-                        "opted_out": False,
-                        "unreachable": False,
-                    }
-                    for i in range(n)
-                ],
-            )
-        )
-        session_ids = list(
-            session.scalars(
-                insert(QuizSession).returning(QuizSession.id, sort_by_parameter_order=True),
-                [
-                    {
-                        "respondent_id": rid,
-                        "version_id": version_id,
-                        "status": SessionStatus.COMPLETED,
-                        "language": "en",
-                        "seed": 0,
-                        "started_at": now,
-                        "updated_at": now,
-                        "completed_at": now,
-                    }
-                    for rid in respondent_ids
-                ],
-            )
+        respondent_ids = insert_respondents(session, first_user=start, n=n, now=now)
+        session_ids = insert_sessions(
+            session,
+            respondent_ids,
+            version_id=version_id,
+            cursors=[None] * n,
+            done=[True] * n,
+            now=now,
         )
         session.execute(
             insert(SessionScore),

@@ -1,6 +1,7 @@
-"""Fixtures for driving the Bot API sandbox: shared by the bot's and the follow-ups' tests.
+"""Fixtures for driving the Bot API sandbox, registered for the whole suite.
 
-A conftest imports the ones it needs, which registers them there.
+Tests that make python-telegram-bot build a ``RetryAfter`` use ``ptb_timedelta`` (the bot's and
+the follow-ups' conftests make it automatic there).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from telegram import Bot
 from bot.sandbox import SandboxClient, SandboxConfig, create_sandbox_app
 
 
-@pytest.fixture(autouse=True)
-def _ptb_timedelta(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def ptb_timedelta(monkeypatch: pytest.MonkeyPatch) -> None:
     # Without the opt-in, building telegram.error.RetryAfter emits a PTBDeprecationWarning,
     # which filterwarnings=error turns into the exception a 429 raises instead of RetryAfter.
     monkeypatch.setenv("PTB_TIMEDELTA", "1")

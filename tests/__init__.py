@@ -1,0 +1,1 @@
+"""Psychograph's tests, a package so collection never clashes with an installed ``tests``."""

@@ -1,0 +1,1 @@
+"""What the tests share: fixtures (registered in ``tests/conftest.py``), seeders and scripts."""
