@@ -46,10 +46,12 @@ async def test_no_window_ever_holds_more_than_the_limit_even_after_a_pause() -> 
     times = [t for t, _, _ in log]
     for start in times:
         assert sum(1 for t in times if start <= t < start + 0.2) <= 5
-    # No burst: departures follow the pace; a late timer catches up by at most three.
+    # No burst: departures follow the pace; a late timer catches up by at most three. The
+    # schedule adds and subtracts spacings, so a slot one spacing later may sit a rounding
+    # error short of it: count strictly within one spacing.
     paced = sorted(slot.not_before for slot in budget_slots)
     for start in paced:
-        assert sum(1 for t in paced if start <= t < start + 0.2 / 5) <= 4
+        assert sum(1 for t in paced if start <= t < start + 0.2 / 5 - 1e-9) <= 4
 
 
 async def test_one_chat_gets_one_message_per_interval_measured_from_the_answer() -> None:
