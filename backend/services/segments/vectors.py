@@ -214,24 +214,25 @@ def write_assignments(
     index = np.flatnonzero(changed)
     if not len(index):
         return 0
-    ph = _placeholder(connection.dialect)
-    json_ph = f"CAST({ph} AS jsonb)" if connection.dialect.name == "postgresql" else ph
-    moved = "segmentassignment.segment_id <> excluded.segment_id"
-    sql = (
-        "INSERT INTO segmentassignment (questionnaire_id, respondent_id, segment_id, run_id, "
-        "assigned_at, moves, probabilities, confidence) "
-        f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, 0, {json_ph}, {ph}) "
-        "ON CONFLICT (questionnaire_id, respondent_id) DO UPDATE SET "
-        "segment_id = excluded.segment_id, "
-        f"run_id = CASE WHEN {moved} THEN excluded.run_id ELSE segmentassignment.run_id END, "
-        f"assigned_at = CASE WHEN {moved} THEN excluded.assigned_at "
-        "ELSE segmentassignment.assigned_at END, "
-        f"moves = segmentassignment.moves + CASE WHEN {moved} THEN 1 ELSE 0 END, "
-        "probabilities = excluded.probabilities, confidence = excluded.confidence"
-    )
     stamp = _db_time(connection, now)
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
+        if connection.dialect.name == "postgresql":
+            _copy_assignments(
+                cursor,
+                questionnaire_id=questionnaire_id,
+                run_id=run_id,
+                stamp=stamp,
+                rows=_assignment_rows(
+                    index, respondent_ids, segments, probabilities, segment_ids, confidence
+                ),
+            )
+            return len(index)
+        ph = _placeholder(connection.dialect)
+        sql = (
+            f"{_UPSERT_COLUMNS} VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, 0, {ph}, {ph}) "
+            f"{_UPSERT_CONFLICT}"
+        )
         for start in range(0, len(index), _WRITE_ROWS):
             block = index[start : start + _WRITE_ROWS]
             texts = probability_texts(probabilities[block], segment_ids)
@@ -253,3 +254,69 @@ def write_assignments(
     finally:
         cursor.close()
     return len(index)
+
+
+_MOVED = "segmentassignment.segment_id <> excluded.segment_id"
+_UPSERT_COLUMNS = (
+    "INSERT INTO segmentassignment (questionnaire_id, respondent_id, segment_id, run_id, "
+    "assigned_at, moves, probabilities, confidence)"
+)
+_UPSERT_CONFLICT = (
+    "ON CONFLICT (questionnaire_id, respondent_id) DO UPDATE SET "
+    "segment_id = excluded.segment_id, "
+    f"run_id = CASE WHEN {_MOVED} THEN excluded.run_id ELSE segmentassignment.run_id END, "
+    f"assigned_at = CASE WHEN {_MOVED} THEN excluded.assigned_at "
+    "ELSE segmentassignment.assigned_at END, "
+    f"moves = segmentassignment.moves + CASE WHEN {_MOVED} THEN 1 ELSE 0 END, "
+    "probabilities = excluded.probabilities, confidence = excluded.confidence"
+)
+
+
+def _assignment_rows(
+    index: IntArray,
+    respondent_ids: IntArray,
+    segments: IntArray,
+    probabilities: FloatArray,
+    segment_ids: IntArray,
+    confidence: FloatArray,
+) -> Iterator[tuple[int, int, str, float]]:
+    for start in range(0, len(index), _WRITE_ROWS):
+        block = index[start : start + _WRITE_ROWS]
+        yield from zip(
+            respondent_ids[block].tolist(),
+            segments[block].tolist(),
+            probability_texts(probabilities[block], segment_ids),
+            confidence[block].tolist(),
+            strict=True,
+        )
+
+
+def _copy_assignments(
+    cursor: Any,
+    *,
+    questionnaire_id: int,
+    run_id: int,
+    stamp: Any,
+    rows: Iterator[tuple[int, int, str, float]],
+) -> None:
+    """PostgreSQL: COPY the rows into a temporary table, then one upsert from it.
+
+    A million rows by ``executemany`` took 55 s of a 65 s first run; COPY streams them.
+    """
+    cursor.execute(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS incoming_assignment (respondent_id bigint, "
+        "segment_id bigint, probabilities text, confidence double precision) ON COMMIT DROP"
+    )
+    with cursor.copy(
+        "COPY incoming_assignment (respondent_id, segment_id, probabilities, confidence) "
+        "FROM STDIN"
+    ) as copy:
+        for row in rows:
+            copy.write_row(row)
+    cursor.execute(
+        f"{_UPSERT_COLUMNS} SELECT %s, respondent_id, segment_id, %s, %s, 0, "
+        "CAST(probabilities AS jsonb), confidence FROM incoming_assignment "
+        f"{_UPSERT_CONFLICT}",
+        (questionnaire_id, run_id, stamp),
+    )
+    cursor.execute("DROP TABLE incoming_assignment")
