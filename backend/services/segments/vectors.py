@@ -215,40 +215,24 @@ def write_assignments(
     if not len(index):
         return 0
     stamp = _db_time(connection, now)
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    rows = _assignment_rows(
+        index, respondent_ids, segments, probabilities, segment_ids, confidence
+    )
+    # sqlite3 streams the rows of a generator; the DB-API stub asks for a sequence.
+    cursor: Any = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         if connection.dialect.name == "postgresql":
             _copy_assignments(
-                cursor,
-                questionnaire_id=questionnaire_id,
-                run_id=run_id,
-                stamp=stamp,
-                rows=_assignment_rows(
-                    index, respondent_ids, segments, probabilities, segment_ids, confidence
-                ),
+                cursor, questionnaire_id=questionnaire_id, run_id=run_id, stamp=stamp, rows=rows
             )
-            return len(index)
-        ph = _placeholder(connection.dialect)
-        sql = (
-            f"{_UPSERT_COLUMNS} VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, 0, {ph}, {ph}) "
-            f"{_UPSERT_CONFLICT}"
-        )
-        for start in range(0, len(index), _WRITE_ROWS):
-            block = index[start : start + _WRITE_ROWS]
-            texts = probability_texts(probabilities[block], segment_ids)
+        else:
+            ph = _placeholder(connection.dialect)
             cursor.executemany(
-                sql,
-                list(
-                    zip(
-                        [questionnaire_id] * len(block),
-                        respondent_ids[block].tolist(),
-                        segments[block].tolist(),
-                        [run_id] * len(block),
-                        [stamp] * len(block),
-                        texts,
-                        confidence[block].tolist(),
-                        strict=True,
-                    )
+                f"{_UPSERT_COLUMNS} VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, 0, {ph}, {ph}) "
+                f"{_UPSERT_CONFLICT}",
+                (
+                    (questionnaire_id, respondent, segment, run_id, stamp, texts, sure)
+                    for respondent, segment, texts, sure in rows
                 ),
             )
     finally:

@@ -23,10 +23,9 @@ log = logging.getLogger(__name__)
 #: key -> (when it was counted, the value). No ttl: an old value is served while it is
 #: recounted (see cached_within), so the age is checked here, not by the cache.
 COUNTS: BoundedCache[tuple[float, Any]] = BoundedCache("dashboard counts", maxsize=512)
-#: Keys being counted in the background, so one count runs per key at a time.
-_refreshing: set[Key] = set()
-#: The threads counting them, joined before the database they read from is closed.
-_threads: set[threading.Thread] = set()
+#: Keys being counted in the background, so one count runs per key at a time, and the
+#: thread counting each (joined before the database it reads from is closed).
+_refreshing: dict[Key, threading.Thread] = {}
 _refreshing_lock = threading.Lock()
 
 
@@ -57,11 +56,10 @@ def cached_within(
         running = key in _refreshing
         if hit is not None or (wait is not None and not running):
             if (hit is None or now - hit[0] >= seconds) and not running:
-                _refreshing.add(key)
                 thread = threading.Thread(
                     target=_refresh, args=(key, compute), name="dashboard-refresh", daemon=True
                 )
-                _threads.add(thread)
+                _refreshing[key] = thread
                 thread.start()
             if hit is not None:
                 value: T = hit[1]
@@ -90,8 +88,7 @@ def _refresh(key: Key, compute: Callable[[], Any]) -> None:
         log.warning("refreshing the dashboard's %s failed", key, exc_info=True)
     finally:
         with _refreshing_lock:
-            _refreshing.discard(key)
-            _threads.discard(threading.current_thread())
+            _refreshing.pop(key, None)
 
 
 def finish_counts(timeout: float) -> bool:
@@ -102,7 +99,7 @@ def finish_counts(timeout: float) -> bool:
     """
     deadline = time.monotonic() + timeout
     with _refreshing_lock:
-        running = list(_threads)
+        running = list(_refreshing.values())
     for thread in running:
         thread.join(max(0.0, deadline - time.monotonic()))
     return not any(thread.is_alive() for thread in running)
