@@ -45,7 +45,7 @@ class StartupError(Exception):
 
 def open_database(settings: Settings) -> Engine:
     """Open the database, check it answers and its schema is current (SQLite: upgrade it)."""
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))

@@ -48,6 +48,13 @@ class Settings(BaseSettings):
         default="sqlite:///psychograph.db",
         description="SQLAlchemy URL: sqlite:///path.db (embedded) or postgresql+psycopg://…",
     )
+    db_pool_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="PostgreSQL connections each process keeps open, and the bot's database "
+        "threads; up to 10 more open at a burst. Default: 4.",
+    )
     telegram: Literal["sandbox", "telegram"] = Field(
         default="sandbox",
         description="Which Bot API the bot talks to: sandbox (the local one of `psychograph "

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
 from backend.services.quiz import QuizService
+from backend.storage.engine import retry_stale
 from bot.callbacks import CallbackCodec
 from bot.render import Renderer
 
@@ -39,10 +40,15 @@ class BotData:
         self.executor = executor
 
     async def call(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
-        """Run a blocking service call on the database threads, keeping the log context."""
+        """Run a blocking service call on the database threads, keeping the log context.
+
+        A call that met a connection the database had dropped (a restart) runs once more
+        on a fresh one: every service call is one transaction, safe to repeat.
+        """
         context = contextvars.copy_context()
+        work = functools.partial(fn, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(
-            self.executor, functools.partial(context.run, fn, **kwargs)
+            self.executor, functools.partial(context.run, retry_stale, work)
         )
 
 

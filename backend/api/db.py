@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 from backend.api.keys import ENGINE, READER
-from backend.storage.engine import session_scope, writer_lock
+from backend.storage.engine import retry_stale, session_scope, writer_lock
 
 T = TypeVar("T")
 
@@ -56,7 +56,8 @@ async def read(request: web.Request, fn: Callable[[Session], T]) -> T:
         with reading(app) as session:
             return fn(session)
 
-    return await in_thread(work)
+    # A read met on a connection the database dropped is simply read again.
+    return await in_thread(retry_stale, work)
 
 
 async def write(request: web.Request, fn: Callable[[Session], T]) -> T:

@@ -38,7 +38,9 @@ class Context:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = make_engine(self.settings.database_url)
+            self._engine = make_engine(
+                self.settings.database_url, pool_size=self.settings.db_pool_size
+            )
         return self._engine
 
     def close(self) -> None:

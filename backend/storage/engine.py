@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session, create_engine
 
 from backend.storage.limits import install_limits
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: Connections a PostgreSQL engine keeps open unless told (``Settings.db_pool_size``), and
+#: how many more it may open at a burst.
+DEFAULT_POOL_SIZE = 4
+POOL_OVERFLOW = 10
+
+T = TypeVar("T")
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -30,12 +37,20 @@ def _configure_sqlite(dbapi_connection: Any, _record: ConnectionPoolEntry) -> No
 
 def _sqlite_begin_immediate(conn: Any) -> None:
     # Take the write lock at BEGIN, so two writers queue on busy_timeout instead of one
-    # failing with "database is locked" when it upgrades a read transaction.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # failing with "database is locked" when it upgrades a read transaction. A connection
+    # in AUTOCOMMIT mode runs each statement as a transaction of its own.
+    if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """Create an engine for ``url`` with the pragmas and pool settings Psychograph relies on."""
+def make_engine(url: str, *, echo: bool = False, pool_size: int | None = None) -> Engine:
+    """Create an engine for ``url`` with the pragmas and pool settings Psychograph relies on.
+
+    PostgreSQL connections are not pinged before each use (``pool_pre_ping`` costs a round
+    trip per transaction, a fifth of an answer's): a connection the server dropped fails
+    its next statement, which invalidates every connection of the pool, and callers that
+    can repeat their work do so through :func:`retry_stale`.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -52,10 +67,30 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
         event.listen(engine, "begin", _sqlite_begin_immediate)
     else:
-        engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = create_engine(
+            url,
+            echo=echo,
+            pool_size=pool_size or DEFAULT_POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
+        )
     # Every stored string is checked against its column, the same way on both databases.
     install_limits(engine)
     return engine
+
+
+def retry_stale(fn: Callable[[], T]) -> T:
+    """Run ``fn``; once more if it failed on a connection the database had dropped.
+
+    ``fn`` must be one unit of work that is safe to repeat: a transaction that failed on a
+    dead connection did not commit, unless the connection died at the commit itself, and
+    every quiz call recognises an update it already stored (``Duplicate``).
+    """
+    try:
+        return fn()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    return fn()
 
 
 def make_reader(engine: Engine) -> Engine:

@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from backend.api.app import create_app
 from backend.questionnaire import load_definition
 from backend.services.questionnaires import import_definition
 from backend.services.quiz import ChatUser, Duplicate, QuizService, StaleAction
 from backend.settings import Settings
-from backend.storage.engine import make_engine, session_scope
+from backend.storage.engine import make_engine, retry_stale, session_scope
 from backend.storage.migrate import upgrade
 from tests.helpers.pgcluster import PostgresCluster, PostgresUnavailable
 
@@ -72,6 +72,32 @@ async def test_readyz_is_503_while_the_database_is_away_and_recovers_without_res
         back = await client.get("/readyz")
         assert back.status == 200, await back.text()
         assert (await back.json())["checks"]["database"] == "ok"
+    finally:
+        engine.dispose()
+
+
+def test_a_connection_the_server_dropped_is_replaced_on_its_next_use(
+    cluster: PostgresCluster,
+) -> None:
+    engine = make_engine(cluster.create_database("stale"))
+
+    def ping() -> int:
+        with engine.connect() as connection:
+            return int(connection.execute(text("SELECT 1")).scalar_one())
+
+    try:
+        assert ping() == 1  # one connection now waits in the pool
+        cluster.stop_server(mode="immediate")
+        cluster.start_server()
+        with pytest.raises(DBAPIError) as dropped:
+            ping()  # connections are not pinged before use: the stale one fails once ...
+        assert dropped.value.connection_invalidated
+        assert ping() == 1  # ... and the pool has replaced it
+
+        assert ping() == 1
+        cluster.stop_server(mode="immediate")
+        cluster.start_server()
+        assert retry_stale(ping) == 1  # what the bot's calls and the API's reads go through
     finally:
         engine.dispose()
 

@@ -12,6 +12,7 @@ from backend.api.db import in_thread
 from backend.api.keys import BOT, ENGINE, JOBS
 from backend.api.replies import ok
 from backend.api.routes import RouteTable
+from backend.storage.engine import retry_stale
 
 routes = RouteTable()
 
@@ -51,7 +52,8 @@ async def readyz(request: web.Request) -> web.Response:
             connection.execute(text("SELECT 1"))
 
     try:
-        await asyncio.wait_for(in_thread(ping), timeout=5)
+        # A pooled connection the database dropped is not unreadiness: ask a fresh one.
+        await asyncio.wait_for(in_thread(retry_stale, ping), timeout=5)
         checks["database"] = "ok"
     except Exception as exc:  # any failure means not ready; the reason is reported
         checks["database"] = f"unreachable: {type(exc).__name__}"

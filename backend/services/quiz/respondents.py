@@ -7,7 +7,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import bindparam, delete, func
+from sqlalchemy import bindparam, delete, func, or_, update
 from sqlmodel import Session, col, select
 
 from backend.storage.models import (
@@ -31,8 +31,28 @@ ERASURE_WINDOW = timedelta(days=7)
 #: The tombstone key when none is configured (the sandbox and tests).
 UNKEYED_ERASURES = hashlib.sha256(b"psychograph-erasure-unkeyed").digest()
 
-# Built once: the answer path runs it on every update.
+# Built once: the answer path runs them on every update.
 _RESPONDENT = select(Respondent).where(Respondent.telegram_user_id == bindparam("user_id"))
+_RESPONDENT_TABLE = Respondent.__table__  # type: ignore[attr-defined]
+_RESPONDENTS = _RESPONDENT_TABLE.c
+#: Record a new update of a known respondent whose chat and name are unchanged, unless it
+#: was processed before; returns the respondent's id (no row: see :func:`respondent_for`).
+_RECORD_UPDATE = (
+    update(_RESPONDENT_TABLE)
+    .where(
+        _RESPONDENTS.telegram_user_id == bindparam("b_user_id"),
+        _RESPONDENTS.chat_id == bindparam("b_chat_id"),
+        _RESPONDENTS.first_name.is_not_distinct_from(bindparam("b_first_name")),
+        _RESPONDENTS.language_code.is_not_distinct_from(bindparam("b_language_code")),
+        or_(
+            _RESPONDENTS.last_update_at.is_(None),
+            _RESPONDENTS.last_update_at <= bindparam("b_window_start"),
+            _RESPONDENTS.last_update_id < bindparam("b_update_id"),
+        ),
+    )
+    .values(last_update_id=bindparam("b_update_id"), last_update_at=bindparam("b_now"))
+    .returning(_RESPONDENTS.id)
+)
 
 
 class QuizError(Exception):
@@ -127,6 +147,37 @@ def respondent_for(
         respondent.last_update_at = now
     session.add(respondent)
     return respondent
+
+
+def respondent_id_for(
+    *, session: Session, user: ChatUser, update_id: int, erasure_key: bytes
+) -> int:
+    """:func:`respondent_for`'s id, in one statement for a returning respondent.
+
+    The answer path needs only the id: a known respondent's update is checked and recorded
+    by a single ``UPDATE … RETURNING``; a newcomer, a changed name or chat, and a duplicate
+    take the full way, which raises or creates as :func:`respondent_for` does.
+    """
+    now = utcnow()
+    recorded = session.execute(
+        _RECORD_UPDATE,
+        {
+            "b_user_id": user.user_id,
+            "b_chat_id": user.chat_id,
+            "b_first_name": user.first_name,
+            "b_language_code": user.language_code,
+            "b_window_start": now - DUPLICATE_WINDOW,
+            "b_update_id": update_id,
+            "b_now": now,
+        },
+    ).scalar()
+    if recorded is not None:
+        return int(recorded)
+    respondent = respondent_for(
+        session=session, user=user, update_id=update_id, erasure_key=erasure_key
+    )
+    assert respondent.id is not None
+    return respondent.id
 
 
 def _check_erasure(*, session: Session, user: ChatUser, update_id: int, key: bytes) -> None:

@@ -36,6 +36,7 @@ from backend.services.quiz.respondents import (
     privacy_report,
     recently_erased,
     respondent_for,
+    respondent_id_for,
 )
 from backend.services.responses import answers_of
 from backend.storage.engine import session_scope, writer_lock
@@ -69,6 +70,15 @@ class QuizService:
 
     def _respondent(self, session: Session, user: ChatUser, update_id: int | None) -> Respondent:
         return respondent_for(
+            session=session, user=user, update_id=update_id, erasure_key=self.erasure_key
+        )
+
+    def _respondent_id(self, session: Session, user: ChatUser, update_id: int | None) -> int:
+        if update_id is None:
+            respondent = self._respondent(session, user, update_id)
+            assert respondent.id is not None
+            return respondent.id
+        return respondent_id_for(
             session=session, user=user, update_id=update_id, erasure_key=self.erasure_key
         )
 
@@ -184,9 +194,9 @@ class QuizService:
     def begin(self, *, user: ChatUser, session_id: int, update_id: int | None = None) -> Step:
         """Leave the intro/consent message and show the first question."""
         with session_scope(self.engine) as session:
-            respondent = self._respondent(session, user, update_id)
+            respondent_id = self._respondent_id(session, user, update_id)
             quiz = sessions.own_session(
-                session=session, respondent_id=respondent.id, session_id=session_id
+                session=session, respondent_id=respondent_id, session_id=session_id
             )
             if quiz.cursor is not None:
                 raise StaleAction("You have already begun this quiz.")
@@ -215,9 +225,9 @@ class QuizService:
             The value does not fit the question (nothing is stored).
         """
         with session_scope(self.engine) as session:
-            respondent = self._respondent(session, user, update_id)
+            respondent_id = self._respondent_id(session, user, update_id)
             quiz = sessions.own_session(
-                session=session, respondent_id=respondent.id, session_id=session_id
+                session=session, respondent_id=respondent_id, session_id=session_id
             )
             definition = self._definition(session, quiz)
             question = sessions.current_question(
@@ -234,8 +244,8 @@ class QuizService:
         Returns None when no quiz is waiting for an answer.
         """
         with session_scope(self.engine) as session:
-            respondent = self._respondent(session, user, update_id)
-            quiz = sessions.latest_active(session=session, respondent_id=respondent.id)
+            respondent_id = self._respondent_id(session, user, update_id)
+            quiz = sessions.latest_active(session=session, respondent_id=respondent_id)
             if quiz is None:
                 return None
             if sessions.undelivered(quiz):
@@ -267,9 +277,9 @@ class QuizService:
         button's value: a Likert point, an option's position, or ``yes``/``no``.
         """
         with session_scope(self.engine) as session:
-            respondent = self._respondent(session, user, update_id)
+            respondent_id = self._respondent_id(session, user, update_id)
             quiz = sessions.own_session(
-                session=session, respondent_id=respondent.id, session_id=session_id
+                session=session, respondent_id=respondent_id, session_id=session_id
             )
             definition = self._definition(session, quiz)
             questions = list(definition.questions().values())
@@ -311,9 +321,13 @@ class QuizService:
 
     def mark_shown(self, *, session_id: int, marker: str) -> None:
         """Record that the step ``marker`` (see :attr:`Step.marker`) reached the respondent."""
-        # Core, not a Session: this runs once per message sent and is a single statement.
+        # Core, not a Session: this runs once per message sent and is a single statement,
+        # which PostgreSQL commits by itself (no BEGIN and COMMIT round trips).
         lock = writer_lock(self.engine)
-        with lock if lock is not None else nullcontext(), self.engine.begin() as connection:
+        with (
+            lock if lock is not None else nullcontext(),
+            self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection,
+        ):
             sessions.mark_shown(connection=connection, session_id=session_id, marker=marker)
 
     def undelivered_step(self, *, user: ChatUser) -> Step | None:
