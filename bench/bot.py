@@ -34,6 +34,7 @@ import random
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from procstat import cpu_seconds, postgres_pids
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -103,7 +106,7 @@ def wait_for_port(port: int, timeout: float = 20) -> None:
 def run_ours(base_url: str, database_url: str, limited: bool = False) -> None:
     from backend.followups import Dispatcher
     from backend.followups.budget import SendBudget
-    from backend.runtime import freeze_startup_heap
+    from backend.runtime import tune_for_serving
     from backend.services.quiz import QuizService
     from backend.services.segments import segment_assigner
     from backend.settings import Settings
@@ -112,10 +115,11 @@ def run_ours(base_url: str, database_url: str, limited: bool = False) -> None:
     from bot.delivery import TelegramSender
     from bot.sandbox import DEFAULT_TOKEN
 
-    engine = make_engine(database_url)
+    settings = Settings(telegram_base_url=base_url, database_url=database_url)
+    engine = make_engine(database_url, pool_size=settings.db_pool_size)
     budget = SendBudget() if limited else None
     application = build_application(
-        Settings(telegram_base_url=base_url, database_url=database_url),
+        settings,
         # as `psychograph serve` wires it: a completion is also assigned a segment
         QuizService(engine, assign_segment=segment_assigner()),
         rate_limit=limited,
@@ -133,7 +137,7 @@ def run_ours(base_url: str, database_url: str, limited: bool = False) -> None:
             app.create_task(dispatcher.run_forever(1.0))
 
         application.post_init = start_dispatcher
-    freeze_startup_heap()  # as `psychograph serve` does once it is up
+    tune_for_serving()  # as `psychograph serve` does once it is up
     application.run_polling(poll_interval=0.0, timeout=1, close_loop=False)
 
 
@@ -206,7 +210,9 @@ def run_bare(base_url: str, transport: str, limited: bool = False) -> None:
 
 async def respondents(
     sandbox_url: str, n: int, think: tuple[float, float] | None, first_user_id: int
-) -> tuple[float, list[float], dict[str, Any]]:
+) -> tuple[int, float, list[float], dict[str, Any]]:
+    """Let ``n`` respondents take the quiz; return the answers given, answers/s, each
+    answer's latency as they saw it, and the sandbox's own latency figures."""
     from backend.questionnaire import load_definition
     from bot.sandbox import SandboxClient
     from bot.simulator import ScriptedRespondent
@@ -228,7 +234,7 @@ async def respondents(
         sandbox_side = (await client.stats())["reply_latency_ms"]
     answers = sum(len(t.answers) for t in transcripts)
     latencies = sorted(x for t in transcripts for x in t.latencies)
-    return answers / elapsed, latencies, sandbox_side
+    return answers, answers / elapsed, latencies, sandbox_side
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -243,22 +249,45 @@ def _role(bot: str, database_url: str | None) -> list[str]:
 
 def _run(
     bot: str, database_url: str | None, n: int, think: tuple[float, float] | None, first: int
-) -> tuple[float, list[float], dict[str, Any]]:
-    """Start a fresh sandbox and the bot, let ``n`` respondents take the quiz through it."""
+) -> dict[str, Any]:
+    """Start a fresh sandbox and the bot, let ``n`` respondents take the quiz through it;
+    return answers/s, latencies, and the processor time per answer of the bot and of
+    PostgreSQL's server processes (``database`` is the cluster's data directory)."""
     port = free_port()
     with process("-m", "backend.cli", "sandbox", "--port", str(port), "--no-rate-limit"):
         wait_for_port(port)
         base = f"http://127.0.0.1:{port}"
-        with process(__file__, *_role(bot, database_url), f"{base}/bot"):
+        with process(__file__, *_role(bot, database_url), f"{base}/bot") as proc:
             time.sleep(2.0)
-            return asyncio.run(respondents(base, n, think, first))
+            on_postgres = database_url is not None and database_url.startswith("postgres")
+            cluster = _CLUSTER_DIR if on_postgres else None
+            bot_before = cpu_seconds([proc.pid])
+            pg_before = cpu_seconds(postgres_pids(cluster)) if cluster else 0.0
+            answers, rate, latencies, sandbox_side = asyncio.run(
+                respondents(base, n, think, first)
+            )
+            bot_cpu = cpu_seconds([proc.pid]) - bot_before
+            pg_cpu = cpu_seconds(postgres_pids(cluster)) - pg_before if cluster else math.nan
+    return {
+        "rate": rate,
+        "latencies": latencies,
+        "sandbox": sandbox_side,
+        "cpu_ms": bot_cpu * 1000 / max(answers, 1),
+        "pg_cpu_ms": pg_cpu * 1000 / max(answers, 1),
+    }
+
+
+#: The data directory of the bench's PostgreSQL cluster, once started.
+_CLUSTER_DIR: Path | None = None
 
 
 def measure(bot: str, database_url: str | None, args: argparse.Namespace) -> dict[str, float]:
-    rate = float("nan")
+    rate = cpu_ms = pg_cpu_ms = math.nan
     if not args.latency_only:
-        rate, _, _ = _run(bot, database_url, args.throughput_respondents, None, 1_000_000)
-    _, latencies, sandbox_side = _run(bot, database_url, args.respondents, (1.0, 3.0), 2_000_000)
+        run = _run(bot, database_url, args.throughput_respondents, None, 1_000_000)
+        rate, cpu_ms, pg_cpu_ms = run["rate"], run["cpu_ms"], run["pg_cpu_ms"]
+    run = _run(bot, database_url, args.respondents, (1.0, 3.0), 2_000_000)
+    latencies, sandbox_side = run["latencies"], run["sandbox"]
     return {
         "rate": rate,
         # the issue's measure: from the update leaving the sandbox to the next question
@@ -267,6 +296,9 @@ def measure(bot: str, database_url: str | None, args: argparse.Namespace) -> dic
         # as the respondent sees it, including the respondent's own round trips
         "seen_p50": percentile(latencies, 0.5),
         "seen_p99": percentile(latencies, 0.99),
+        # processor time per answer at full speed (the throughput run)
+        "cpu_ms": cpu_ms,
+        "pg_cpu_ms": pg_cpu_ms,
     }
 
 
@@ -308,6 +340,16 @@ def main() -> None:
     parser.add_argument(
         "--latency-only", action="store_true", help="skip the throughput runs (answers/s)"
     )
+    parser.add_argument(
+        "--pool-sizes",
+        type=int,
+        nargs="+",
+        default=[4],
+        help="PostgreSQL pool sizes to measure (PSYCHOGRAPH_DB_POOL_SIZE), one run each",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="measure every bot this many times, interleaved"
+    )
     args = parser.parse_args()
     if args.run_ours:
         run_ours(args.run_ours[1], args.run_ours[0], args.limited)
@@ -320,7 +362,6 @@ def main() -> None:
         return
 
     workdir = Path(tempfile.mkdtemp(prefix="psychograph-bench-"))
-    databases = {"SQLite": f"sqlite:///{workdir}/bench.db"}
     cluster = None
     if not args.no_postgres:
         try:
@@ -328,44 +369,78 @@ def main() -> None:
 
             cluster = PostgresCluster()
             cluster.start()
-            databases["PostgreSQL"] = cluster.create_database("bench")
+            global _CLUSTER_DIR
+            _CLUSTER_DIR = cluster.datadir
         except Exception as exc:  # PostgreSQL is optional here
             print(f"(PostgreSQL not measured: {exc})")
+            cluster = None
+
+    def bots(round_: int) -> dict[str, tuple[str, str | None, int | None]]:
+        """The bots of one round, each of ours on a database of its own (update ids start
+        afresh with every sandbox, so a database cannot serve two rounds)."""
+        bots: dict[str, tuple[str, str | None, int | None]] = {
+            "bare bot (httpx)": ("bare", None, None),
+            "bare bot (aiohttp)": ("bare-aiohttp", None, None),
+            "psychograph, SQLite": ("ours", f"sqlite:///{workdir}/bench-{round_}.db", None),
+        }
+        for size in args.pool_sizes if cluster is not None else []:
+            url = cluster.create_database(f"bench_{size}_{round_}")
+            bots[f"psychograph, PostgreSQL, pool {size}"] = ("ours", url, size)
+        return bots
+
     try:
-        bare = measure("bare", None, args)
-        bare_aiohttp = measure("bare-aiohttp", None, args)
-        print(
-            f"{QUESTIONS}-question Likert quiz through the sandbox; bare bot = same API calls,"
-            " no database"
-        )
-        throughput = f"throughput: {args.throughput_respondents} back-to-back respondents; "
-        print(
-            f"  {'' if args.latency_only else throughput}"
-            f"latency: {args.respondents} respondents thinking 1-3 s"
-        )
-        for label, figures in (("bare bot (httpx)", bare), ("bare bot (aiohttp)", bare_aiohttp)):
-            print(f"  {label:22s}: {_rate(figures)}{_latency(figures)}")
-        for name, url in databases.items():
-            prepare_database(url)
-            ours = measure("ours", url, args)
-            # judged against the faster of the two bare bots
-            fast_enough = ours["rate"] >= 0.6 * max(bare["rate"], bare_aiohttp["rate"])
-            quick_enough = name != "SQLite" or ours["p99"] < 50
-            verdict = "met" if quick_enough and (args.latency_only or fast_enough) else "NOT met"
-            ratios = (
-                ""
-                if args.latency_only
-                else f"{ours['rate'] / bare['rate']:.2f}x bare httpx, "
-                f"{ours['rate'] / bare_aiohttp['rate']:.2f}x bare aiohttp; "
-            )
-            print(
-                f"  psychograph/{name:10s}: {_rate(ours)}{ratios}{_latency(ours)}"
-                f"  -> targets (>= 0.6x, p99 < 50 ms on SQLite): {verdict}"
-            )
+        rounds: dict[str, list[dict[str, float]]] = {}
+        for round_ in range(args.rounds):  # interleaved, so that drift hits every bot alike
+            for label, (role, url, pool_size) in bots(round_).items():
+                if url is not None:
+                    prepare_database(url)
+                if pool_size is not None:
+                    os.environ["PSYCHOGRAPH_DB_POOL_SIZE"] = str(pool_size)
+                rounds.setdefault(label, []).append(measure(role, url, args))
+                os.environ.pop("PSYCHOGRAPH_DB_POOL_SIZE", None)
+        report({label: _median(runs) for label, runs in rounds.items()}, args)
     finally:
         if cluster is not None:
             cluster.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _median(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+def report(figures: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
+    print(
+        f"{QUESTIONS}-question Likert quiz through the sandbox; bare bot = same API calls,"
+        " no database"
+    )
+    throughput = f"throughput: {args.throughput_respondents} back-to-back respondents; "
+    print(
+        f"  {'' if args.latency_only else throughput}"
+        f"latency: {args.respondents} respondents thinking 1-3 s"
+        + (f"; median of {args.rounds} interleaved rounds" if args.rounds > 1 else "")
+    )
+    print(
+        f"  {'bot':36s} {'answers/s':>9s} {'x bare':>6s} {'p50 ms':>7s} {'p99 ms':>7s}"
+        f" {'seen p99':>8s} {'CPU ms/answer':>13s} {'PostgreSQL':>10s}"
+    )
+    bare = figures["bare bot (httpx)"]["rate"]
+    for label, f in figures.items():
+        print(
+            f"  {label:36s} {f['rate']:9.1f} {f['rate'] / bare:6.2f} {f['p50']:7.1f}"
+            f" {f['p99']:7.1f} {f['seen_p99']:8.1f} {f['cpu_ms']:13.2f} {f['pg_cpu_ms']:10.2f}"
+        )
+    sqlite = figures["psychograph, SQLite"]
+    for label, f in figures.items():
+        if "PostgreSQL" not in label:
+            continue
+        fast = args.latency_only or f["rate"] >= sqlite["rate"]
+        quick = f["p99"] < 50
+        print(
+            f"  {label}: answers/s {f['rate']:.1f} vs SQLite's {sqlite['rate']:.1f},"
+            f" p99 {f['p99']:.1f} ms -> targets (>= SQLite, p99 < 50 ms): "
+            f"{'met' if fast and quick else 'NOT met'}"
+        )
 
 
 # --- production's limits: the strict sandbox, the limiter on, follow-ups sent meanwhile -----
@@ -442,7 +517,7 @@ def limited_run(
             time.sleep(2.0)
             before = asyncio.run(followups_sent(base, chats)) if chats else 0
             started = time.perf_counter()
-            rate, latencies, _ = asyncio.run(respondents(base, n, None, 1_000_000))
+            _, rate, latencies, _ = asyncio.run(respondents(base, n, None, 1_000_000))
             elapsed = time.perf_counter() - started
             after = asyncio.run(followups_sent(base, chats)) if chats else 0
             stats = asyncio.run(_stats(base))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import multiprocessing
 import resource
@@ -220,6 +221,7 @@ def step_baseline(target: str, k: int) -> dict[str, Any]:
 
 
 def step_latency(target: str, seconds: float, with_recluster: bool) -> dict[str, Any]:
+    from backend.runtime import tune_for_serving
     from backend.scheduler.jobs import recluster_in_process
     from backend.services.quiz import ChatUser, QuizService
     from backend.services.segments import segment_assigner
@@ -229,7 +231,9 @@ def step_latency(target: str, seconds: float, with_recluster: bool) -> dict[str,
     service = QuizService(engine, assign_segment=segment_assigner())
     users = [ChatUser(user_id=10**9 + i, chat_id=10**9 + i) for i in range(100)]
     busy: set[int] = set()
-    steps = {u.user_id: service.start(user=u, key=KEY) for u in users}
+    updates = itertools.count(1)  # each call is an update, as the bot makes them
+    steps = {u.user_id: service.start(user=u, key=KEY, update_id=next(updates)) for u in users}
+    tune_for_serving()  # as `psychograph serve` does once it is up
     rate = 50.0  # operations per second
     latencies: list[float] = []
     result: dict[str, Any] = {}
@@ -245,9 +249,12 @@ def step_latency(target: str, seconds: float, with_recluster: bool) -> dict[str,
                 session_id=step.session_id,
                 question_id=step.question.id,
                 value=3,
+                update_id=next(updates),
             )
         else:
-            step = await asyncio.to_thread(service.start, user=user, key=KEY, restart=True)
+            step = await asyncio.to_thread(
+                service.start, user=user, key=KEY, restart=True, update_id=next(updates)
+            )
         latencies.append(time.perf_counter() - t0)
         steps[user.user_id] = step
         busy.discard(user.user_id)

@@ -44,12 +44,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from procstat import children_of, cpu_seconds, postgres_pids
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 SECRET = "scaleout-secret"
 OPS_TOKEN = "scaleout-ops-token"
-CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 
 
 def definition_text(questions: int) -> str:
@@ -88,32 +89,6 @@ def wait_http(url: str, timeout: float = 60) -> None:
             pass
         time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f} s")
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of these processes and their children, alive or reaped."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # utime, stime, cutime, cstime
-        total += sum(int(x) for x in fields[11:15])
-    return total / CLOCK_TICK
-
-
-def children_of(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(stat[1]) == pid:
-                out.append(int(entry.name))
-    return out
 
 
 # --- the bare bot: same API calls, no database, acknowledged after processing --------------
@@ -402,9 +377,10 @@ async def respondents(
     think: tuple[float, float] | None,
     first_user_id: int,
     during: Any = None,
-) -> tuple[float, int, list[int]]:
-    """Let ``n`` respondents take the quiz; return elapsed seconds, answers and the ids
-    of respondents who did not finish (the bot left them waiting)."""
+) -> tuple[float, int, list[int], int]:
+    """Let ``n`` respondents take the quiz; return elapsed seconds, answers, the ids of
+    respondents who did not finish (the bot left them waiting), and the questions that
+    reached a respondent twice."""
     from backend.questionnaire import load_definition
     from bot.sandbox import SandboxClient
     from bot.simulator import ScriptedRespondent
@@ -428,7 +404,8 @@ async def respondents(
         elapsed = time.perf_counter() - started
     answers = sum(len(r.answers) for r in results if not isinstance(r, BaseException))
     stuck = [u.id for u, r in zip(users, results, strict=True) if isinstance(r, BaseException)]
-    return elapsed, answers, stuck
+    repeats = sum(r.repeats for r in results if not isinstance(r, BaseException))
+    return elapsed, answers, stuck, repeats
 
 
 class ConnectionSampler:
@@ -550,19 +527,18 @@ def measure(
         runs_before = run_counts(database_url) if workers else 0
         passes_before = sum(setup.metrics(p).get("dispatch", 0) for p in setup.worker_ports)
         started_at = time.time()
-        pg_pids = [int((cluster.datadir / "postmaster.pid").read_text().split()[0])]
         # throughput: back-to-back respondents
         users = range(first_user, first_user + args.throughput_respondents)
         before = cpu_seconds(setup.worker_pids())
-        pg_before = cpu_seconds(pg_pids + children_of(pg_pids[0]))
+        pg_before = cpu_seconds(postgres_pids(cluster.datadir))
         with ConnectionSampler(admin, "bench") as sampler:
-            elapsed, answers, stuck = asyncio.run(
+            elapsed, answers, stuck, _ = asyncio.run(
                 respondents(sandbox, len(users), args.questions, None, users.start)
             )
         figures.rate = answers / elapsed
         figures.cpu_ms = (cpu_seconds(setup.worker_pids()) - before) * 1000 / max(answers, 1)
         figures.pg_cpu_ms = (
-            (cpu_seconds(pg_pids + children_of(pg_pids[0])) - pg_before) * 1000 / max(answers, 1)
+            (cpu_seconds(postgres_pids(cluster.datadir)) - pg_before) * 1000 / max(answers, 1)
         )
         figures.connections = sampler.peak
         # latency: respondents who think, as people do
@@ -619,7 +595,7 @@ def kill_check(setup: Setup, database_url: str, args: argparse.Namespace, first:
             os.kill(pid, signal.SIGKILL)
 
     before = time.time()
-    elapsed, answers, stuck = asyncio.run(
+    elapsed, answers, stuck, repeats = asyncio.run(
         respondents(
             f"http://127.0.0.1:{setup.sandbox_port}",
             len(users),
@@ -638,7 +614,8 @@ def kill_check(setup: Setup, database_url: str, args: argparse.Namespace, first:
     return (
         f"SIGKILL of 1 of {len(setup.worker_procs)} workers at {args.kill_after:.0f} s: "
         f"{answers / elapsed:.1f} answers/s; stored: {stored}; "
-        f"{len(stuck)} respondents left waiting; {len(failed)} deliveries failed (5xx) and "
+        f"{len(stuck)} respondents left waiting; {repeats} questions arrived twice; "
+        f"{len(failed)} deliveries failed (5xx) and "
         f"{stats.get('webhook_failures', 0)} were redelivered by the sandbox; "
         f"requests sent to the dead worker after 1 s: {to_victim_after}"
     )

@@ -50,6 +50,8 @@ class Transcript:
     completed: bool = True
     #: Seconds from each action leaving the respondent to the bot's next message arriving.
     latencies: list[float] = field(default_factory=list)
+    #: Questions that arrived again after they were answered (sent twice after a crash).
+    repeats: int = 0
 
 
 class ScriptedRespondent:
@@ -76,11 +78,12 @@ class ScriptedRespondent:
         self.think = think
         self.questions = list(definition.questions().values())
 
-    async def _next_message(self, transcript: Transcript, started: float) -> ChatMessage:
+    async def _next_message(self, transcript: Transcript, started: float | None) -> ChatMessage:
         event = await self.client.next_event(
             self.user_id, timeout=self.timeout, kinds=("message",)
         )
-        transcript.latencies.append(time.perf_counter() - started)
+        if started is not None:
+            transcript.latencies.append(time.perf_counter() - started)
         assert event.message is not None
         return event.message
 
@@ -128,12 +131,19 @@ class ScriptedRespondent:
                 self.user_id, message.message_id, data=message.buttons[0][0].callback_data
             )
             message = await self._next_message(transcript, started)
-        for _ in range(len(self.questions) + 1):
+        for _ in range(2 * len(self.questions) + 1):
             text = message.text or ""
             if any(marker in text for marker in RESULT_MARKERS):
                 transcript.result = text
                 return transcript
             question = self._recognise(message)
+            if question.id in transcript.answers:
+                # A copy of a question already answered: a worker died after sending it
+                # and before recording that it had, and the redelivered update sent it
+                # again. A person answers the newest message; so does the script.
+                transcript.repeats += 1
+                message = await self._next_message(transcript, None)
+                continue
             if stop_after is not None and len(transcript.answers) >= stop_after:
                 transcript.completed = False
                 return transcript

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
@@ -23,6 +24,8 @@ HELP = (
     "/timezone – your time zone, so that follow-ups never come at night\n"
     "/help – this list"
 )
+log = logging.getLogger(__name__)
+
 PRIVATE_ONLY = "Quizzes run in a private chat with me: open it and send /start."
 
 
@@ -43,9 +46,14 @@ async def start(update: Update, context: BotContext) -> None:
             return
         await show(context.bot, user.chat_id, context, step)
         return
-    await context.call(
-        context.service.set_opt_out, user=user, opted_out=False, update_id=update.update_id
-    )
+    try:
+        await context.call(
+            context.service.set_opt_out, user=user, opted_out=False, update_id=update.update_id
+        )
+    except Duplicate:
+        # Stored before, but its reply may never have left (a worker died): the list
+        # changes nothing, so it is sent again rather than leave the person waiting.
+        log.info("start: already processed, the list is sent again")
     listings = await context.call(context.service.active_questionnaires)
     if not listings:
         await reply(update, "There are no open quizzes right now. Please come back later.")

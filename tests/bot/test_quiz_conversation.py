@@ -14,6 +14,7 @@ from telegram.ext import Application
 
 from backend.questionnaire import QuestionnaireDefinition, load_definition
 from backend.services.questionnaires import import_definition
+from backend.services.quiz import ChatUser
 from backend.storage.engine import session_scope
 from backend.storage.models import Answer, QuizSession, Respondent, SessionStatus
 from bot.sandbox import ChatMessage, SandboxClient, SandboxConfig
@@ -201,6 +202,32 @@ async def test_a_redelivered_update_is_processed_once(
         await bot_app.process_update(Update.de_json(payload, bot_app.bot))
     assert answers_in(engine, uid)["age"] == 33
     assert "note" not in answers_in(engine, uid)
+
+
+async def test_a_redelivered_start_whose_reply_was_lost_lists_the_quizzes_again(
+    bot_app: Application, respondent: SandboxClient
+) -> None:
+    chat = await Chat.open(respondent)
+    update_id = 20_000_000
+    # Its first delivery was stored, then the worker died before the list went out.
+    bot_app.bot_data.service.set_opt_out(
+        user=ChatUser(chat.user_id, chat.user_id, "Ana", "en"),
+        opted_out=False,
+        update_id=update_id,
+    )
+    payload = {
+        "update_id": update_id,
+        "message": {
+            "message_id": 9998,
+            "date": 1,
+            "chat": {"id": chat.user_id, "type": "private"},
+            "from": {"id": chat.user_id, "is_bot": False, "first_name": "Ana"},
+            "text": "/start",
+            "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+        },
+    }
+    await bot_app.process_update(Update.de_json(payload, bot_app.bot))
+    await chat.expect("Which quiz would you like to take?")
 
 
 async def test_forged_and_foreign_callback_data_change_nothing(
