@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# First, even when installed: the bench directory (sys.path[0]) holds a bot.py of its own.
+sys.path.insert(0, str(ROOT))
 
 from backend.api.app import create_app  # noqa: E402
 from backend.api.dashboard.queries import forget  # noqa: E402

@@ -40,8 +40,8 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# First, even when installed: the bench directory (sys.path[0]) holds a bot.py of its own.
+sys.path.insert(0, str(ROOT))
 
 DIMENSIONS = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
 PROFILES = np.array(
@@ -231,7 +231,8 @@ def step_latency(target: str, seconds: float, with_recluster: bool) -> dict[str,
     service = QuizService(engine, assign_segment=segment_assigner())
     users = [ChatUser(user_id=10**9 + i, chat_id=10**9 + i) for i in range(100)]
     busy: set[int] = set()
-    updates = itertools.count(1)  # each call is an update, as the bot makes them
+    # Each call is an update, as the bot makes them; ids grow across steps on one database.
+    updates = itertools.count(time.time_ns() // 1000)
     steps = {u.user_id: service.start(user=u, key=KEY, update_id=next(updates)) for u in users}
     tune_for_serving()  # as `psychograph serve` does once it is up
     rate = 50.0  # operations per second

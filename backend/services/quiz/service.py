@@ -95,6 +95,7 @@ class QuizService:
         definition: QuestionnaireDefinition,
         question: Question,
         value: Any,
+        answers: dict[str, Any] | None = None,
     ) -> Step:
         return sessions.record(
             session=session,
@@ -104,6 +105,7 @@ class QuizService:
             value=value,
             definitions=self._definitions,
             assign_segment=self.assign_segment,
+            answers=answers,
         )
 
     # -- listing and starting -----------------------------------------------------------
@@ -226,7 +228,7 @@ class QuizService:
         """
         with session_scope(self.engine) as session:
             respondent_id = self._respondent_id(session, user, update_id)
-            quiz = sessions.own_session(
+            quiz, answers = sessions.own_session_with_answers(
                 session=session, respondent_id=respondent_id, session_id=session_id
             )
             definition = self._definition(session, quiz)
@@ -234,7 +236,7 @@ class QuizService:
                 quiz=quiz, definition=definition, question_id=question_id
             )
             value = check_value(question, value)
-            return self._record(session, quiz, definition, question, value)
+            return self._record(session, quiz, definition, question, value, answers)
 
     def answer_text(
         self, *, user: ChatUser, text: str, update_id: int | None = None
@@ -278,7 +280,7 @@ class QuizService:
         """
         with session_scope(self.engine) as session:
             respondent_id = self._respondent_id(session, user, update_id)
-            quiz = sessions.own_session(
+            quiz, answers = sessions.own_session_with_answers(
                 session=session, respondent_id=respondent_id, session_id=session_id
             )
             definition = self._definition(session, quiz)
@@ -291,7 +293,7 @@ class QuizService:
             match action:
                 case QuestionAction.ANSWER:
                     value = check_value(question, sessions.decode_button(question, raw))
-                    return self._record(session, quiz, definition, question, value)
+                    return self._record(session, quiz, definition, question, value, answers)
                 case QuestionAction.TOGGLE:
                     return sessions.toggle(
                         session=session,
@@ -299,14 +301,15 @@ class QuizService:
                         question=question,
                         option_id=sessions.decode_option(question, raw),
                         definitions=self._definitions,
+                        answers=answers,
                     )
                 case QuestionAction.DONE:
                     value = check_value(question, list(quiz.draft or []))
-                    return self._record(session, quiz, definition, question, value)
+                    return self._record(session, quiz, definition, question, value, answers)
                 case QuestionAction.SKIP:
                     if question.required:
                         raise AnswerInvalid("This question needs an answer.")
-                    return self._record(session, quiz, definition, question, None)
+                    return self._record(session, quiz, definition, question, None, answers)
                 case QuestionAction.BACK:
                     return sessions.back(
                         session=session,
@@ -314,6 +317,7 @@ class QuizService:
                         definition=definition,
                         question=question,
                         definitions=self._definitions,
+                        answers=answers,
                     )
             raise StaleAction("This button is not valid.")
 

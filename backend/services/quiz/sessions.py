@@ -44,6 +44,14 @@ _UPDATE_ANSWER = update(Answer).where(
     col(Answer.question_id) == bindparam("b_question_id"),
 )
 
+#: A session, locked, with its answers (one row each, or one without any): one round trip.
+_SESSION_WITH_ANSWERS = (
+    select(QuizSession, col(Answer.question_id), col(Answer.value))
+    .outerjoin(Answer, col(Answer.session_id) == col(QuizSession.id))
+    .where(col(QuizSession.id) == bindparam("b_session_id"))
+    .with_for_update(of=QuizSession)
+)
+
 #: Record that a step reached the respondent, unless the session moved on meanwhile.
 _MARK_SHOWN = (
     update(QuizSession)
@@ -143,13 +151,29 @@ def restart_target(*, session: Session, respondent_id: int | None) -> QuizSessio
 def own_session(*, session: Session, respondent_id: int | None, session_id: int) -> QuizSession:
     """Lock and return the respondent's active session ``session_id``."""
     quiz = session.get(QuizSession, session_id, with_for_update=True)
+    _check_own(quiz, respondent_id)
+    assert quiz is not None
+    return quiz
+
+
+def own_session_with_answers(
+    *, session: Session, respondent_id: int | None, session_id: int
+) -> tuple[QuizSession, dict[str, Any]]:
+    """:func:`own_session` and its answers (question id -> value), read together."""
+    rows = session.exec(_SESSION_WITH_ANSWERS, params={"b_session_id": session_id}).all()
+    quiz = rows[0][0] if rows else None
+    _check_own(quiz, respondent_id)
+    assert quiz is not None
+    return quiz, {question: value for _, question, value in rows if question is not None}
+
+
+def _check_own(quiz: QuizSession | None, respondent_id: int | None) -> None:
     if quiz is None or quiz.respondent_id != respondent_id:
         raise StaleAction("That quiz is no longer available.")
     if quiz.status == SessionStatus.COMPLETED:
         raise StaleAction("You have already finished this quiz.")
     if quiz.status == SessionStatus.CANCELLED:
         raise StaleAction("That quiz was restarted or cancelled.")
-    return quiz
 
 
 def definition_for(
@@ -209,11 +233,16 @@ def record(
     value: Any,
     definitions: Definitions,
     assign_segment: SegmentAssigner | None,
+    answers: dict[str, Any] | None = None,
 ) -> Step:
-    """Store an answer (None for a skip), move the cursor on, and return what follows."""
+    """Store an answer (None for a skip), move the cursor on, and return what follows.
+
+    ``answers`` are the session's answers so far, when the caller read them already.
+    """
     assert quiz.id is not None
     # The hot path: plain rows and one prepared statement, no ORM objects.
-    answers = answers_of(quiz.id, session=session)
+    if answers is None:
+        answers = answers_of(quiz.id, session=session)
     if question.id in answers:
         session.execute(
             _UPDATE_ANSWER,
@@ -264,6 +293,7 @@ def toggle(
     question: Question,
     option_id: str,
     definitions: Definitions,
+    answers: dict[str, Any] | None = None,
 ) -> Step:
     """Tick or untick an option of a multiple-choice question (kept in the draft)."""
     if not isinstance(question, MultipleChoiceQuestion):
@@ -280,7 +310,7 @@ def toggle(
         ticked.append(option_id)
     quiz.draft = ticked
     touch(session=session, quiz=quiz)
-    return step_of(session=session, quiz=quiz, definitions=definitions)
+    return step_of(session=session, quiz=quiz, definitions=definitions, answers=answers)
 
 
 def back(
@@ -290,11 +320,13 @@ def back(
     definition: QuestionnaireDefinition,
     question: Question,
     definitions: Definitions,
+    answers: dict[str, Any] | None = None,
 ) -> Step:
     """Move the cursor to the question before ``question`` on the respondent's path."""
     assert quiz.id is not None
     navigator = QuizNavigator(definition, quiz.seed)
-    answers = answers_of(quiz.id, session=session)
+    if answers is None:
+        answers = answers_of(quiz.id, session=session)
     previous = navigator.previous(question.id, answers)
     if previous is None:
         raise StaleAction("This is the first question.")
@@ -302,7 +334,7 @@ def back(
     stored = answers.get(previous)
     quiz.draft = list(stored) if isinstance(stored, list) else None
     touch(session=session, quiz=quiz)
-    return step_of(session=session, quiz=quiz, definitions=definitions)
+    return step_of(session=session, quiz=quiz, definitions=definitions, answers=answers)
 
 
 def step_of(
