@@ -15,9 +15,11 @@ most once a tick across the workers, and, with two or more workers, what a SIGKI
 worker under load does: nginx routes around it, the sandbox redelivers the updates it had in
 flight (Telegram-style), and they are recorded once.
 
-The sandbox runs in its lenient mode (``--no-rate-limit``: Telegram's 30 messages/s and
-1 message/s per chat are lifted) so the figures measure the service, not Telegram's limits;
-``--sandbox-arg`` passes further flags through to ``psychograph sandbox``.
+The sandbox runs in its lenient mode (``--no-rate-limit``); ``--sandbox-arg`` passes further
+flags through to ``psychograph sandbox``. Both bots keep Telegram's limits themselves, as
+``serve`` always does: one message a second per chat (so a back-to-back respondent answers
+about once a second, and a completion's several messages go out a second apart) and 30 a
+second per worker. Read answers/s and p99 against the bare bot's for that reason.
 
     .venv/bin/python bench/scaleout.py --quick       # ~3 minutes
     .venv/bin/python bench/scaleout.py               # ~8 minutes
@@ -99,7 +101,9 @@ def run_bare(base_url: str, port: int, proxy_url: str, questions: int) -> None:
     from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
     from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
+    from backend.followups.budget import SendBudget
     from bot.callbacks import Action, Callback, CallbackCodec
+    from bot.ratelimit import BudgetRateLimiter
     from bot.sandbox import DEFAULT_TOKEN
     from bot.transport import AiohttpRequest
 
@@ -147,6 +151,9 @@ def run_bare(base_url: str, port: int, proxy_url: str, questions: int) -> None:
             .base_url(base_url)
             .updater(None)
             .request(AiohttpRequest(connection_pool_size=256, pool_timeout=30.0))
+            # Telegram's limits kept as `psychograph serve` keeps them (1 message a second
+            # per chat, 30 in all), so that only the database and the workers differ.
+            .rate_limiter(BudgetRateLimiter(SendBudget()))  # type: ignore[arg-type]
             .build()
         )
         application.add_handler(CommandHandler("start", start))
