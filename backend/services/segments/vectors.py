@@ -55,10 +55,19 @@ def _placeholder(dialect: Dialect) -> str:
 
 @contextmanager
 def _reading(engine: Engine) -> Iterator[tuple[Any, str]]:
-    """Yield a raw cursor outside any transaction, and the driver's placeholder."""
+    """Yield a raw cursor, and the driver's placeholder, for one read of many rows.
+
+    On PostgreSQL the cursor is the server's (a named cursor), so the rows come as they are
+    fetched: the reader holds one batch at a time, and the server produces rows no faster
+    than a re-clustering worker at low priority takes them, instead of a million at once
+    beside the answers.
+    """
     raw = engine.raw_connection()
     try:
-        cursor = raw.cursor()
+        if engine.dialect.name == "postgresql":
+            cursor = raw.cursor(name="psychograph_read")
+        else:
+            cursor = raw.cursor()
         try:
             yield cursor, _placeholder(engine.dialect)
         finally:
