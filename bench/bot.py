@@ -248,19 +248,22 @@ def _role(bot: str, database_url: str | None) -> list[str]:
 
 
 def _run(
-    bot: str, database_url: str | None, n: int, think: tuple[float, float] | None, first: int
+    bot: str,
+    database_url: str | None,
+    n: int,
+    think: tuple[float, float] | None,
+    first: int,
+    cluster: Path | None = None,
 ) -> dict[str, Any]:
     """Start a fresh sandbox and the bot, let ``n`` respondents take the quiz through it;
     return answers/s, latencies, and the processor time per answer of the bot and of
-    PostgreSQL's server processes (``database`` is the cluster's data directory)."""
+    PostgreSQL's server processes (``cluster`` is their data directory, if any)."""
     port = free_port()
     with process("-m", "backend.cli", "sandbox", "--port", str(port), "--no-rate-limit"):
         wait_for_port(port)
         base = f"http://127.0.0.1:{port}"
         with process(__file__, *_role(bot, database_url), f"{base}/bot") as proc:
             time.sleep(2.0)
-            on_postgres = database_url is not None and database_url.startswith("postgres")
-            cluster = _CLUSTER_DIR if on_postgres else None
             bot_before = cpu_seconds([proc.pid])
             pg_before = cpu_seconds(postgres_pids(cluster)) if cluster else 0.0
             answers, rate, latencies, sandbox_side = asyncio.run(
@@ -277,16 +280,14 @@ def _run(
     }
 
 
-#: The data directory of the bench's PostgreSQL cluster, once started.
-_CLUSTER_DIR: Path | None = None
-
-
-def measure(bot: str, database_url: str | None, args: argparse.Namespace) -> dict[str, float]:
+def measure(
+    bot: str, database_url: str | None, args: argparse.Namespace, cluster: Path | None = None
+) -> dict[str, float]:
     rate = cpu_ms = pg_cpu_ms = math.nan
     if not args.latency_only:
-        run = _run(bot, database_url, args.throughput_respondents, None, 1_000_000)
+        run = _run(bot, database_url, args.throughput_respondents, None, 1_000_000, cluster)
         rate, cpu_ms, pg_cpu_ms = run["rate"], run["cpu_ms"], run["pg_cpu_ms"]
-    run = _run(bot, database_url, args.respondents, (1.0, 3.0), 2_000_000)
+    run = _run(bot, database_url, args.respondents, (1.0, 3.0), 2_000_000, cluster)
     latencies, sandbox_side = run["latencies"], run["sandbox"]
     return {
         "rate": rate,
@@ -369,8 +370,6 @@ def main() -> None:
 
             cluster = PostgresCluster()
             cluster.start()
-            global _CLUSTER_DIR
-            _CLUSTER_DIR = cluster.datadir
         except Exception as exc:  # PostgreSQL is optional here
             print(f"(PostgreSQL not measured: {exc})")
             cluster = None
@@ -396,7 +395,9 @@ def main() -> None:
                     prepare_database(url)
                 if pool_size is not None:
                     os.environ["PSYCHOGRAPH_DB_POOL_SIZE"] = str(pool_size)
-                rounds.setdefault(label, []).append(measure(role, url, args))
+                # pool sizes are PostgreSQL's: its server processes are measured too
+                datadir = cluster.datadir if cluster is not None and pool_size else None
+                rounds.setdefault(label, []).append(measure(role, url, args, datadir))
                 os.environ.pop("PSYCHOGRAPH_DB_POOL_SIZE", None)
         report({label: _median(runs) for label, runs in rounds.items()}, args)
     finally:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Engine, func, insert
+from sqlalchemy import Engine, func
 from sqlmodel import select
 
 from backend.questionnaire import QuestionnaireDefinition, load_definition
@@ -21,13 +21,13 @@ from backend.storage.engine import session_scope
 from backend.storage.models import (
     Questionnaire,
     Respondent,
-    SessionScore,
 )
 from backend.storage.types import utcnow
 from tests.helpers.seed import (
     PROFILES,
     draw_latent,
     insert_respondents,
+    insert_scores,
     insert_sessions,
     likert_items,
 )
@@ -128,19 +128,14 @@ def seed_respondents(
             done=[True] * n,
             now=now,
         )
-        session.execute(
-            insert(SessionScore),
-            [
-                {
-                    "session_id": sid,
-                    "respondent_id": rid,
-                    "questionnaire_id": questionnaire_id,
-                    "version_id": version_id,
-                    "completed_at": now,
-                    "scores": raw,
-                    "scores_100": pct,
-                }
+        insert_scores(
+            session,
+            (
+                (sid, rid, raw, pct)
                 for sid, rid, (raw, pct) in zip(session_ids, respondent_ids, rows, strict=True)
-            ],
+            ),
+            questionnaire_id=questionnaire_id,
+            version_id=version_id,
+            now=now,
         )
     return Seeded(respondent_ids=respondent_ids, truth=truth, scores=scored.raw)

@@ -167,31 +167,13 @@ class PostgresCluster:
             }
             conf.write_text(base + "".join(f"\n{k} = {v}" for k, v in settings.items()) + "\n")
             try:
-                self._run(
-                    "pg_ctl",
-                    "--pgdata",
-                    str(self.datadir),
-                    "--log",
-                    str(self.logfile),
-                    "--wait",
-                    "--timeout",
-                    str(START_TIMEOUT_S),
-                    "start",
-                )
+                self._pg_ctl_start()
                 return
             except PostgresUnavailable as exc:
                 last_error = str(exc)
         raise PostgresUnavailable(f"PostgreSQL did not start: {last_error}")
 
-    def stop_server(self, *, mode: str = "fast") -> None:
-        """Stop the server but keep its data (``immediate`` is a crash: no checkpoint)."""
-        if self._admin is not None:
-            self._admin.close()
-            self._admin = None
-        self._run("pg_ctl", "--pgdata", str(self.datadir), "--mode", mode, "--wait", "stop")
-
-    def start_server(self) -> None:
-        """Start the stopped server again on the same port and data."""
+    def _pg_ctl_start(self) -> None:
         self._run(
             "pg_ctl",
             "--pgdata",
@@ -203,6 +185,17 @@ class PostgresCluster:
             str(START_TIMEOUT_S),
             "start",
         )
+
+    def stop_server(self, *, mode: str = "fast") -> None:
+        """Stop the server but keep its data (``immediate`` is a crash: no checkpoint)."""
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
+        self._run("pg_ctl", "--pgdata", str(self.datadir), "--mode", mode, "--wait", "stop")
+
+    def start_server(self) -> None:
+        """Start the stopped server again on the same port and data."""
+        self._pg_ctl_start()
         self._admin = psycopg.connect(self._conninfo("postgres"), autocommit=True)
 
     def set(self, name: str, value: str) -> None:

@@ -9,9 +9,11 @@ it); ``seed`` stores them through SQLAlchemy.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -199,6 +201,32 @@ def insert_sessions(
     return [int(i) for i in session.scalars(stmt, rows) if i is not None]
 
 
+def insert_scores(
+    session: Session,
+    rows: Iterable[tuple[int, int, Any, Any]],
+    *,
+    questionnaire_id: int | None,
+    version_id: int | None,
+    now: datetime,
+) -> None:
+    """Insert the scores of completed sessions: (session id, respondent id, raw, 0-100)."""
+    session.execute(
+        insert(SessionScore),
+        [
+            {
+                "session_id": sid,
+                "respondent_id": rid,
+                "questionnaire_id": questionnaire_id,
+                "version_id": version_id,
+                "completed_at": now,
+                "scores": raw,
+                "scores_100": pct,
+            }
+            for sid, rid, raw, pct in rows
+        ],
+    )
+
+
 def definition() -> QuestionnaireDefinition:
     return load_definition(DEFINITION)
 
@@ -252,20 +280,12 @@ def seed(engine: Engine, n: int, *, seed: int = 0, completed_share: float = 0.8)
             if s["done"]
         ]
         if done_ids:
-            session.execute(
-                insert(SessionScore),
-                [
-                    {
-                        "session_id": sid,
-                        "respondent_id": rid,
-                        "questionnaire_id": questionnaire_id,
-                        "version_id": version_id,
-                        "completed_at": now,
-                        "scores": scored.row(i)[0],
-                        "scores_100": scored.row(i)[1],
-                    }
-                    for i, (sid, rid) in enumerate(done_ids)
-                ],
+            insert_scores(
+                session,
+                ((sid, rid, *scored.row(i)) for i, (sid, rid) in enumerate(done_ids)),
+                questionnaire_id=questionnaire_id,
+                version_id=version_id,
+                now=now,
             )
     answered = {q: sum(q in s["answers"] for s in sessions) for q in QUESTIONS}  # type: ignore[operator]
     stopped = {q: sum(s["cursor"] == q for s in sessions) for q in QUESTIONS}
