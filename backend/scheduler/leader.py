@@ -2,8 +2,9 @@
 
 On PostgreSQL the instance that takes ``pg_try_advisory_lock`` runs the job and holds the lock
 (on a dedicated connection) until it is done; the others skip. The lock is session-level, so
-a crashed leader releases it when its connection drops. On SQLite the service is a single
-process, and a process-local lock keeps two threads from running the same job at once.
+a crashed leader releases it when its connection drops. On SQLite a process-local lock keeps
+two threads from running the same job at once, and a lock file beside the database two
+processes (the service's re-clustering worker and a ``psychograph segments`` command).
 
 A lock alone lets a short periodic job run once per worker per interval (each worker's timer
 fires in turn, after the previous holder let go). :func:`claim_tick` also records, in the
@@ -13,6 +14,7 @@ per tick across all workers.
 
 from __future__ import annotations
 
+import fcntl
 import math
 import threading
 import time
@@ -49,7 +51,8 @@ def leader_lock(engine: Engine, subkey: int, *, key: int = RECLUSTER_LOCK) -> It
         return
     try:
         if engine.dialect.name != "postgresql":
-            yield True
+            with _file_lock(engine, key, subkey) as taken:
+                yield taken
             return
         with engine.connect() as connection:
             taken = bool(
@@ -70,6 +73,27 @@ def leader_lock(engine: Engine, subkey: int, *, key: int = RECLUSTER_LOCK) -> It
                     connection.commit()
     finally:
         local.release()
+
+
+@contextmanager
+def _file_lock(engine: Engine, key: int, subkey: int) -> Iterator[bool]:
+    """SQLite: a lock file beside the database, so that a re-clustering started by the CLI,
+    or run by a pool's worker process, skips while another process holds it. Released by
+    the operating system when its holder dies, like an advisory lock."""
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield True  # one process only: the local lock is enough
+        return
+    with open(f"{database}.lock-{key:x}-{subkey}", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 _CLAIM = text(
