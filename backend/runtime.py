@@ -30,7 +30,12 @@ from backend.services.segments import segment_assigner
 from backend.settings import Settings
 from backend.storage.engine import make_engine
 from backend.storage.migrate import SchemaOutOfDate, ensure_current, upgrade
-from bot.application import build_application, close_database_executor, register_commands
+from bot.application import (
+    build_application,
+    close_database_executor,
+    register_commands,
+    warm_up,
+)
 from bot.context import BotApplication
 from bot.delivery import TelegramSender
 
@@ -101,6 +106,7 @@ class Service:
     async def start(self) -> None:
 
         await self._reach_bot_api()
+        await warm_up(self.bot)
         await self.bot.start()
         # post_init runs only under run_polling/run_webhook, which the service does not use.
         await register_commands(self.bot)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import os
 import random
@@ -39,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -98,6 +100,24 @@ def wait_for_port(port: int, timeout: float = 20) -> None:
                 return
         time.sleep(0.05)
     raise RuntimeError(f"nothing listens on {port}")
+
+
+def wait_for_polling(base: str, bot: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    """Wait until the bot under test asks the sandbox for updates: it is up, start-up done.
+
+    The clock must not start before: respondents who arrive while the bot still imports find
+    it not answering, and their waiting is start-up time, not an answer's latency.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if bot.poll() is not None:
+            error = bot.stderr.read().decode() if bot.stderr else ""
+            raise RuntimeError(f"the bot exited: {error}")
+        with urllib.request.urlopen(f"{base}/sandbox/stats", timeout=5) as response:
+            if json.load(response)["requests"].get("getUpdates"):
+                return
+        time.sleep(0.1)
+    raise RuntimeError("the bot did not start polling")
 
 
 # --- the bots under test (run in their own process) ---------------------------------------
@@ -263,7 +283,7 @@ def _run(
         wait_for_port(port)
         base = f"http://127.0.0.1:{port}"
         with process(__file__, *_role(bot, database_url), f"{base}/bot") as proc:
-            time.sleep(2.0)
+            wait_for_polling(base, proc)
             bot_before = cpu_seconds([proc.pid])
             pg_before = cpu_seconds(postgres_pids(cluster)) if cluster else 0.0
             answers, rate, latencies, sandbox_side = asyncio.run(
@@ -514,8 +534,8 @@ def limited_run(
         if database_url is not None:
             chats = asyncio.run(create_followup_audience(base, database_url))
         role = _role(bot, database_url)
-        with process(__file__, *role, f"{base}/bot", "--limited"):
-            time.sleep(2.0)
+        with process(__file__, *role, f"{base}/bot", "--limited") as proc:
+            wait_for_polling(base, proc)
             before = asyncio.run(followups_sent(base, chats)) if chats else 0
             started = time.perf_counter()
             _, rate, latencies, _ = asyncio.run(respondents(base, n, None, 1_000_000))

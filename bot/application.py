@@ -172,6 +172,14 @@ async def register_commands(application: BotApplication) -> None:
         log.warning("could not set the bot's command menu: %s", exc)
 
 
+async def warm_up(application: BotApplication) -> None:
+    """Ready the quiz service's database work before the first update arrives (see
+    :meth:`~backend.services.quiz.QuizService.warm_up`)."""
+    data = application.bot_data
+    await data.call(data.service.warm_up)
+
+
 async def _post_init(application: BotApplication) -> None:
-    # run_polling/run_webhook call this; `serve` starts the bot itself and registers then.
+    # run_polling/run_webhook call this; `serve` starts the bot itself and does both then.
+    await warm_up(application)
     await register_commands(application)

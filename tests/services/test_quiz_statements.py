@@ -39,17 +39,22 @@ dimensions:
     items: [{question: mood}]
 """
 
+#: The same quiz without its intro: /start shows the first question at once.
+STRAIGHT = QUIZ.replace("id: tiny", "id: straight").replace("intro: Three quick questions.\n", "")
+
 #: Commands per call: (the call, the mark_shown after it) -- the same on both databases,
 #: but for the completion (LAST_ANSWER).
 EXPECTED = {
-    "start": 11,
+    # a newcomer: their respondent row and their session, one INSERT each
+    "start": 8,
+    "start, no intro (newcomer)": 8,
     "begin": (7, 1),
     "answer": (6, 1),
     "toggle": 5,
     "done": (6, 1),
     "back": (5, 1),
     "typed answer": (7, 1),
-    "start again (known respondent)": 9,
+    "start again (known respondent)": 8,
 }
 LAST_ANSWER = {"sqlite": 12, "postgresql": 11}
 
@@ -57,6 +62,7 @@ LAST_ANSWER = {"sqlite": 12, "postgresql": 11}
 def test_each_quiz_call_sends_as_few_commands_as_before(engine: Engine) -> None:
     with session_scope(engine) as session:
         import_definition(load_definition(QUIZ), session=session)
+        import_definition(load_definition(STRAIGHT), session=session)
     service = QuizService(engine)
     user = ChatUser(5, 5, "Ana", "en")
     commands = 0
@@ -122,4 +128,13 @@ def test_each_quiz_call_sends_as_few_commands_as_before(engine: Engine) -> None:
         key="tiny",
         update_id=next(updates),
     )
+    first = run(
+        "start, no intro (newcomer)",
+        service.start,
+        shown=False,
+        user=ChatUser(6, 6, "Bo", "en"),
+        key="straight",
+        update_id=next(updates),
+    )
+    assert first.kind == "question"
     assert seen == EXPECTED | {"last answer": LAST_ANSWER[engine.dialect.name]}

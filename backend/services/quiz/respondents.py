@@ -110,31 +110,45 @@ def respondent_for(
     Duplicate
         The update was processed before, or it is from before this person erased their data.
     """
+    respondent, _ = resolve_respondent(
+        session=session, user=user, update_id=update_id, erasure_key=erasure_key
+    )
+    return respondent
+
+
+def resolve_respondent(
+    *, session: Session, user: ChatUser, update_id: int | None, erasure_key: bytes
+) -> tuple[Respondent, bool]:
+    """:func:`respondent_for`, and whether the respondent was created by this update (a
+    newcomer has no sessions yet: the caller need not look for them)."""
     respondent = find_respondent(session=session, user_id=user.user_id)
+    now = utcnow()
     if respondent is None:
         if update_id is not None:
             _check_erasure(session=session, user=user, update_id=update_id, key=erasure_key)
+        # One INSERT, the update recorded in it.
         respondent = Respondent(
             telegram_user_id=user.user_id,
             chat_id=user.chat_id,
             first_name=user.first_name,
             language_code=user.language_code,
+            last_update_id=update_id or 0,
+            last_update_at=now if update_id is not None else None,
         )
         session.add(respondent)
         session.flush()
-    else:
-        changed = (respondent.chat_id, respondent.first_name, respondent.language_code) != (
-            user.chat_id,
-            user.first_name,
-            user.language_code,
-        )
-        if changed:
-            respondent.chat_id = user.chat_id
-            respondent.first_name = user.first_name
-            respondent.language_code = user.language_code or respondent.language_code
-            respondent.updated_at = utcnow()
+        return respondent, True
+    changed = (respondent.chat_id, respondent.first_name, respondent.language_code) != (
+        user.chat_id,
+        user.first_name,
+        user.language_code,
+    )
+    if changed:
+        respondent.chat_id = user.chat_id
+        respondent.first_name = user.first_name
+        respondent.language_code = user.language_code or respondent.language_code
+        respondent.updated_at = now
     if update_id is not None:
-        now = utcnow()
         recent = (
             respondent.last_update_at is not None
             and now - respondent.last_update_at < DUPLICATE_WINDOW
@@ -146,7 +160,7 @@ def respondent_for(
         respondent.last_update_id = update_id
         respondent.last_update_at = now
     session.add(respondent)
-    return respondent
+    return respondent, False
 
 
 def respondent_id_for(

@@ -11,17 +11,27 @@ thread as one unit of work; the functions they compose (``respondents``, ``sessi
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+import copy
+import functools
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlmodel import Session, select
 
 from backend.caches import BoundedCache
 from backend.followups import Click, record_click
-from backend.questionnaire.schema import Question, QuestionnaireDefinition
-from backend.quiz import AnswerInvalid, QuestionAction, Step, check_value, parse_typed
+from backend.questionnaire.schema import (
+    LikertQuestion,
+    Question,
+    QuestionnaireDefinition,
+    SingleChoiceQuestion,
+    YesNoQuestion,
+)
+from backend.quiz import AnswerInvalid, QuestionAction, Step, StepKind, check_value, parse_typed
 from backend.services.quiz import sessions
 from backend.services.quiz.completion import SegmentAssigner
 from backend.services.quiz.listings import Listing, open_questionnaire, open_questionnaires
@@ -35,6 +45,7 @@ from backend.services.quiz.respondents import (
     find_respondent,
     privacy_report,
     recently_erased,
+    resolve_respondent,
     respondent_for,
     respondent_id_for,
 )
@@ -47,6 +58,8 @@ from backend.storage.models import (
     SessionStatus,
 )
 from backend.storage.types import utcnow
+
+log = logging.getLogger(__name__)
 
 WELCOME_BACK = "Welcome back! Here is where you left off."
 WHERE_YOU_ARE = "Here is where you are in the quiz:"
@@ -67,6 +80,10 @@ class QuizService:
         #: Key of the erasure tombstones' hashes (``Settings.erasure_key``).
         self.erasure_key = erasure_key
         self._definitions: sessions.Definitions = BoundedCache("quiz.definitions", maxsize=256)
+        #: Where each call's transaction comes from (:meth:`warm_up` joins its own).
+        self._transaction: Callable[[], AbstractContextManager[Session]] = functools.partial(
+            session_scope, engine
+        )
 
     def _respondent(self, session: Session, user: ChatUser, update_id: int | None) -> Respondent:
         return respondent_for(
@@ -112,7 +129,7 @@ class QuizService:
 
     def active_questionnaires(self) -> list[Listing]:
         """The open questionnaires, by key."""
-        with session_scope(self.engine) as session:
+        with self._transaction() as session:
             return open_questionnaires(session=session)
 
     def start(
@@ -125,15 +142,19 @@ class QuizService:
         restart: bool = False,
     ) -> Step:
         """Open a questionnaire: resume its unfinished session, or begin a new one."""
-        with session_scope(self.engine) as session:
-            respondent = self._respondent(session, user, update_id)
+        with self._transaction() as session:
+            respondent, newcomer = resolve_respondent(
+                session=session, user=user, update_id=update_id, erasure_key=self.erasure_key
+            )
             respondent.opted_out = False
             questionnaire = open_questionnaire(
                 session=session, key=key, questionnaire_id=questionnaire_id
             )
-            active = sessions.active_session(
-                session=session, respondent_id=respondent.id, questionnaire_id=questionnaire.id
-            )
+            active = None
+            if not newcomer:
+                active = sessions.active_session(
+                    session=session, respondent_id=respondent.id, questionnaire_id=questionnaire.id
+                )
             if active is not None and not restart:
                 active.updated_at = utcnow()
                 session.add(active)
@@ -150,14 +171,18 @@ class QuizService:
                 questionnaire=questionnaire,
                 user=user,
                 definitions=self._definitions,
+                first=newcomer,
             )
-            return self._step(session, quiz)
+            # A new session has no answers to read.
+            return sessions.step_of(
+                session=session, quiz=quiz, definitions=self._definitions, answers={}
+            )
 
     # -- the current session ------------------------------------------------------------
 
     def resume(self, *, user: ChatUser, update_id: int | None = None) -> Step | None:
         """Return the step of the most recent unfinished quiz, or None when there is none."""
-        with session_scope(self.engine) as session:
+        with self._transaction() as session:
             respondent = self._respondent(session, user, update_id)
             quiz = sessions.latest_active(session=session, respondent_id=respondent.id)
             if quiz is None:
@@ -168,7 +193,7 @@ class QuizService:
 
     def restart(self, *, user: ChatUser, update_id: int | None = None) -> Step | None:
         """Start the most recent quiz over (earlier answers of it are set aside)."""
-        with session_scope(self.engine) as session:
+        with self._transaction() as session:
             respondent = self._respondent(session, user, update_id)
             quiz = sessions.restart_target(session=session, respondent_id=respondent.id)
             if quiz is None:
@@ -180,7 +205,7 @@ class QuizService:
 
     def cancel(self, *, user: ChatUser, update_id: int | None = None) -> int:
         """Cancel every unfinished quiz; return how many there were."""
-        with session_scope(self.engine) as session:
+        with self._transaction() as session:
             respondent = self._respondent(session, user, update_id)
             active = session.exec(
                 select(QuizSession).where(
@@ -195,7 +220,7 @@ class QuizService:
 
     def begin(self, *, user: ChatUser, session_id: int, update_id: int | None = None) -> Step:
         """Leave the intro/consent message and show the first question."""
-        with session_scope(self.engine) as session:
+        with self._transaction() as session:
             respondent_id = self._respondent_id(session, user, update_id)
             quiz = sessions.own_session(
                 session=session, respondent_id=respondent_id, session_id=session_id
@@ -226,7 +251,7 @@ class QuizService:
         AnswerInvalid
             The value does not fit the question (nothing is stored).
         """
-        with session_scope(self.engine) as session:
+        with self._transaction() as session:
             respondent_id = self._respondent_id(session, user, update_id)
             quiz, answers = sessions.own_session_with_answers(
                 session=session, respondent_id=respondent_id, session_id=session_id
@@ -245,7 +270,7 @@ class QuizService:
 
         Returns None when no quiz is waiting for an answer.
         """
-        with session_scope(self.engine) as session:
+        with self._transaction() as session:
             respondent_id = self._respondent_id(session, user, update_id)
             quiz = sessions.latest_active(session=session, respondent_id=respondent_id)
             if quiz is None:
@@ -278,7 +303,7 @@ class QuizService:
         ``question_index`` is the question's position in the definition and ``raw`` the
         button's value: a Likert point, an option's position, or ``yes``/``no``.
         """
-        with session_scope(self.engine) as session:
+        with self._transaction() as session:
             respondent_id = self._respondent_id(session, user, update_id)
             quiz, answers = sessions.own_session_with_answers(
                 session=session, respondent_id=respondent_id, session_id=session_id
@@ -321,6 +346,63 @@ class QuizService:
                     )
             raise StaleAction("This button is not valid.")
 
+    # -- start-up --------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Make the first updates after a start as quick as the ones after them.
+
+        The first calls of a process pay for what the later ones find ready: connections
+        to open, statements to compile, the open questionnaires' definitions to parse. A
+        worker (re)started under load had its first hundred answers wait up to a second
+        (``bench/bot.py``). Here a respondent who does not exist starts the first open
+        questionnaire and answers its first question, in a transaction rolled back at the
+        end, and the pool opens its connections. Best effort: a failure is logged.
+        """
+        try:
+            self._open_pool()
+            listings = self.active_questionnaires()
+            if listings:
+                self._rehearse(listings[0].key)
+        except Exception:
+            log.warning("warming up the quiz service failed; the first answers may be slower")
+            log.debug("warm-up failure", exc_info=True)
+
+    def _open_pool(self) -> None:
+        size = getattr(self.engine.pool, "size", None)
+        if self.engine.dialect.name == "sqlite" or not callable(size):
+            return
+        connections = [self.engine.connect() for _ in range(size())]
+        for connection in connections:
+            connection.close()
+
+    def _rehearse(self, key: str) -> None:
+        lock = writer_lock(self.engine)
+        with (
+            lock if lock is not None else nullcontext(),
+            self.engine.connect() as connection,
+        ):
+            outer = connection.begin()
+            try:
+                rehearsal = copy.copy(self)
+                rehearsal._transaction = functools.partial(_joined, connection)
+                step = rehearsal.start(user=REHEARSAL_USER, key=key, update_id=1)
+                if step.kind == StepKind.INTRO:
+                    step = rehearsal.begin(user=REHEARSAL_USER, session_id=step.session_id)
+                question = step.question
+                raw = _first_button(question) if question is not None else None
+                if raw is not None:
+                    assert question is not None
+                    rehearsal.press(
+                        user=REHEARSAL_USER,
+                        session_id=step.session_id,
+                        question_index=list(step.definition.questions()).index(question.id),
+                        action=QuestionAction.ANSWER,
+                        raw=raw,
+                        update_id=2,
+                    )
+            finally:
+                outer.rollback()
+
     # -- delivery -------------------------------------------------------------------------
 
     def mark_shown(self, *, session_id: int, marker: str) -> None:
@@ -340,7 +422,7 @@ class QuizService:
 
         Reads only: a stranger or an erased person is not created by asking.
         """
-        with session_scope(self.engine) as session:
+        with self._transaction() as session:
             respondent = find_respondent(session=session, user_id=user.user_id)
             if respondent is None:
                 return None
@@ -355,7 +437,7 @@ class QuizService:
 
     def privacy(self, *, user: ChatUser, update_id: int | None = None) -> PrivacyReport:
         """Describe what is stored about the respondent."""
-        with session_scope(self.engine) as session:
+        with self._transaction() as session:
             respondent = self._respondent(session, user, update_id)
             return privacy_report(session=session, respondent=respondent)
 
@@ -365,7 +447,7 @@ class QuizService:
         Pressing "erase" again, or the same press delivered twice, answers True while the
         erasure is recent: the person is told again that their data is gone.
         """
-        with session_scope(self.engine) as session:
+        with self._transaction() as session:
             respondent = find_respondent(session=session, user_id=user.user_id)
             if respondent is None:
                 return recently_erased(session=session, user_id=user.user_id, key=self.erasure_key)
@@ -378,7 +460,7 @@ class QuizService:
         self, *, user: ChatUser, opted_out: bool, update_id: int | None = None
     ) -> None:
         """Turn follow-up messages off (True) or on again."""
-        with session_scope(self.engine) as session:
+        with self._transaction() as session:
             respondent = self._respondent(session, user, update_id)
             respondent.opted_out = opted_out
             session.add(respondent)
@@ -394,7 +476,7 @@ class QuizService:
                 raise QuizError(
                     f"{zone!r} is not a time zone I know; write it like Europe/Berlin."
                 ) from None
-        with session_scope(self.engine) as session:
+        with self._transaction() as session:
             respondent = self._respondent(session, user, update_id)
             respondent.timezone = zone
             respondent.updated_at = utcnow()
@@ -402,16 +484,42 @@ class QuizService:
 
     def timezone(self, *, user: ChatUser) -> str | None:
         """Return the time zone the respondent chose, if any."""
-        with session_scope(self.engine) as session:
+        with self._transaction() as session:
             respondent = find_respondent(session=session, user_id=user.user_id)
             return respondent.timezone if respondent is not None else None
 
     def record_click(self, *, data: str) -> Click | None:
         """Record a press on a follow-up's button (``data``); None when it is not one."""
-        with session_scope(self.engine) as session:
+        with self._transaction() as session:
             return record_click(session=session, token=data)
 
     def touch(self, *, user: ChatUser, update_id: int | None = None) -> None:
         """Record that an update was seen (so its redelivery is ignored)."""
-        with session_scope(self.engine) as session:
+        with self._transaction() as session:
             self._respondent(session, user, update_id)
+
+
+#: Who :meth:`QuizService.warm_up` rehearses as: no Telegram user has id 0.
+REHEARSAL_USER = ChatUser(0, 0, "warm-up", None)
+
+
+@contextmanager
+def _joined(connection: Connection) -> Iterator[Session]:
+    """A call's transaction as a savepoint of ``connection``'s, which is rolled back later."""
+    with Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    ) as session:
+        yield session
+        session.commit()
+
+
+def _first_button(question: Question) -> str | None:
+    """The value of the first answer button of ``question``, if it is answered by one."""
+    match question:
+        case LikertQuestion():
+            return "1"
+        case YesNoQuestion():
+            return "yes"
+        case SingleChoiceQuestion():
+            return "0"  # the first option
+    return None

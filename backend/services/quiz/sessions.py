@@ -98,33 +98,43 @@ def new_session(
     questionnaire: Questionnaire,
     user: ChatUser,
     definitions: Definitions,
+    first: bool = False,
 ) -> QuizSession:
     """Begin a session of the questionnaire's current version, at its intro (or its first
-    question when it has none), in the respondent's language when the quiz speaks it."""
-    version = session.get(QuestionnaireVersion, questionnaire.current_version_id)
-    assert version is not None
-    assert version.id is not None
-    attempts = session.exec(
-        select(func.count())
-        .select_from(QuizSession)
-        .join(QuestionnaireVersion)
-        .where(
-            QuizSession.respondent_id == respondent_id,
-            QuestionnaireVersion.questionnaire_id == questionnaire.id,
-        )
-    ).one()
-    definition = definition_of(version)
-    definitions.put((version.id,), definition)
+    question when it has none), in the respondent's language when the quiz speaks it.
+
+    ``first``: the respondent has no sessions yet (they were just created), so there are
+    no earlier attempts to count. A newcomer's session is one INSERT.
+    """
+    version_id = questionnaire.current_version_id
+    assert version_id is not None
+    definition = definitions.get((version_id,))
+    if definition is None:
+        version = session.get(QuestionnaireVersion, version_id)
+        assert version is not None
+        definition = definition_of(version)
+        definitions.put((version_id,), definition)
+    attempts = 0
+    if not first:
+        attempts = session.exec(
+            select(func.count())
+            .select_from(QuizSession)
+            .join(QuestionnaireVersion)
+            .where(
+                QuizSession.respondent_id == respondent_id,
+                QuestionnaireVersion.questionnaire_id == questionnaire.id,
+            )
+        ).one()
     quiz = QuizSession(
         respondent_id=respondent_id,
-        version_id=version.id,
+        version_id=version_id,
         language=_language(definition, user),
         seed=seed_for(respondent_id, questionnaire.key, attempts),
     )
-    session.add(quiz)
-    session.flush()
     if definition.intro is None:
         enter_first(quiz=quiz, definition=definition, answers={})
+    session.add(quiz)
+    session.flush()
     return quiz
 
 
