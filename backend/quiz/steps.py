@@ -12,6 +12,10 @@ from typing import Any
 from backend.questionnaire.schema import Question, QuestionnaireDefinition
 from backend.quiz.results import DimensionResult
 
+#: What ``QuizSession.shown`` holds once a completed session's result reached the respondent
+#: (never a question's id: those start with a letter).
+RESULT_SHOWN = "#result"
+
 
 class StepKind(StrEnum):
     """Which message a step is."""
@@ -69,11 +73,11 @@ class Step:
     @property
     def marker(self) -> str | None:
         """What ``QuizSession.shown`` holds once this step reached the respondent: the
-        question's id, ``""`` for the intro, None for a result (nothing to resume)."""
+        question's id, ``""`` for the intro, :data:`RESULT_SHOWN` for a result."""
         match self.kind:
             case StepKind.QUESTION:
                 return self.question.id if self.question is not None else None
             case StepKind.INTRO:
                 return ""
             case StepKind.RESULT:
-                return None
+                return RESULT_SHOWN

@@ -188,16 +188,7 @@ async def test_a_redelivered_update_is_processed_once(
     await answer_the_choices(chat, q1, mood="5", sport="Running")
     # The same typed answer delivered twice (a webhook retry): the second must not be
     # taken as the answer to the next question.
-    payload = {
-        "update_id": 10_000_000,
-        "message": {
-            "message_id": 9999,
-            "date": 1,
-            "chat": {"id": uid, "type": "private"},
-            "from": {"id": uid, "is_bot": False, "first_name": "Ana"},
-            "text": "33",
-        },
-    }
+    payload = _typed(10_009_999, uid, "33")
     for _ in range(2):
         await bot_app.process_update(Update.de_json(payload, bot_app.bot))
     assert answers_in(engine, uid)["age"] == 33
@@ -228,6 +219,50 @@ async def test_a_redelivered_start_whose_reply_was_lost_lists_the_quizzes_again(
     }
     await bot_app.process_update(Update.de_json(payload, bot_app.bot))
     await chat.expect("Which quiz would you like to take?")
+
+
+def _typed(update_id: int, user_id: int, text: str) -> dict[str, Any]:
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id % 1_000_000,
+            "date": 1,
+            "chat": {"id": user_id, "type": "private"},
+            "from": {"id": user_id, "is_bot": False, "first_name": "Ana"},
+            "text": text,
+        },
+    }
+
+
+async def test_a_result_lost_to_a_crash_is_sent_when_the_update_comes_again(
+    bot_app: Application, respondent: SandboxClient, engine: Engine
+) -> None:
+    chat, q1 = await open_quiz(respondent)
+    uid = chat.user_id
+    await answer_the_choices(chat, q1, mood="4", sport="Running")
+    await chat.answer("42")
+    for _ in range(100):  # the bot records that the last question arrived
+        with session_scope(engine) as session:
+            if session.exec(select(QuizSession.shown)).first() == "note":
+                break
+        await asyncio.sleep(0.02)
+    # The last answer was stored and the quiz completed, then the worker died before the
+    # result went out; Telegram delivers the update again.
+    final = _typed(30_000_000, uid, "Thanks")
+    step = bot_app.bot_data.service.answer_text(
+        user=ChatUser(uid, uid, "Ana", "en"), text="Thanks", update_id=final["update_id"]
+    )
+    assert step.kind == "result"
+    await bot_app.process_update(Update.de_json(final, bot_app.bot))
+    result = await chat.expect("Your profile")
+    assert "Doing well." in (result.text or "")
+    with session_scope(engine) as session:
+        shown = session.exec(select(QuizSession.shown).where(QuizSession.status == "completed"))
+        assert shown.all() == ["#result"]
+    # Once it arrived, another delivery of the update sends nothing.
+    await bot_app.process_update(Update.de_json(final, bot_app.bot))
+    await chat.command("help")
+    assert "Your profile" not in (await chat.expect()).text
 
 
 async def test_forged_and_foreign_callback_data_change_nothing(

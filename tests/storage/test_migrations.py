@@ -138,3 +138,45 @@ def test_ensure_current_rejects_a_database_from_a_newer_release(engine: Engine) 
 
     with pytest.raises(SchemaOutOfDate, match="newer release"):
         ensure_current(engine)
+
+
+def test_results_of_sessions_completed_before_0009_count_as_shown(engine: Engine) -> None:
+    # Before 0009 a result was never marked: without the data migration, the next
+    # redelivered update of each such respondent would send an old result again.
+    downgrade(engine, "0005_soft_membership")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO questionnaire (id, key, title, status, created_at)"
+                " VALUES (1, 'q', 'Q', 'active', CURRENT_TIMESTAMP)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO questionnaireversion (id, questionnaire_id, version, content_hash,"
+                " definition, created_at) VALUES (1, 1, 1, 'h', '{}', CURRENT_TIMESTAMP)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO respondent (id, telegram_user_id, chat_id, opted_out, unreachable,"
+                " last_update_id, created_at, updated_at)"
+                " VALUES (1, 5, 5, false, false, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        for session_id, status, shown in [(1, "completed", "note"), (2, "active", "mood")]:
+            connection.execute(
+                text(
+                    "INSERT INTO quizsession (id, status, language, seed, respondent_id,"
+                    " version_id, shown, started_at, updated_at)"
+                    " VALUES (:id, :status, 'en', 1, 1, 1, :shown,"
+                    " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"id": session_id, "status": status, "shown": shown},
+            )
+
+    upgrade(engine)
+
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT id, shown FROM quizsession ORDER BY id")).all()
+    assert [tuple(row) for row in rows] == [(1, "#result"), (2, "mood")]

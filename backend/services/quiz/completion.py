@@ -12,6 +12,7 @@ from backend.questionnaire.schema import QuestionnaireDefinition
 from backend.quiz import QuizNavigator, SegmentInfo, Step, StepKind, profile
 from backend.services.responses import record_scores
 from backend.storage.models import Answer, QuizSession, Respondent, SessionScore, SessionStatus
+from backend.storage.segment_tables import Segment, SegmentAssignment
 from backend.storage.types import utcnow
 
 #: Called when a session completes, inside its transaction: returns the segment, if any.
@@ -45,6 +46,37 @@ def complete(
     session.add(quiz)
     score = record_scores(quiz, session=session, answers=kept)
     segment = assign_segment(session, score) if assign_segment is not None else None
+    return _result(session=session, quiz=quiz, definition=definition, score=score, segment=segment)
+
+
+def stored_result(
+    *, session: Session, quiz: QuizSession, definition: QuestionnaireDefinition
+) -> Step:
+    """The result step of a session completed earlier, from its stored scores and its
+    respondent's segment: to send again a result that a crash kept from the respondent."""
+    assert quiz.id is not None
+    score = session.get(SessionScore, quiz.id)
+    assert score is not None  # stored in the completing transaction
+    segment = None
+    assignment = session.get(SegmentAssignment, (score.questionnaire_id, score.respondent_id))
+    if assignment is not None:
+        found = session.get(Segment, assignment.segment_id)
+        if found is not None and found.id is not None:
+            segment = SegmentInfo(
+                segment_id=found.id, name=found.name, description=found.description
+            )
+    return _result(session=session, quiz=quiz, definition=definition, score=score, segment=segment)
+
+
+def _result(
+    *,
+    session: Session,
+    quiz: QuizSession,
+    definition: QuestionnaireDefinition,
+    score: SessionScore,
+    segment: SegmentInfo | None,
+) -> Step:
+    assert quiz.id is not None
     respondent = session.get(Respondent, quiz.respondent_id)
     completed = session.exec(
         select(func.count())

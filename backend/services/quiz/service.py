@@ -33,7 +33,7 @@ from backend.questionnaire.schema import (
 )
 from backend.quiz import AnswerInvalid, QuestionAction, Step, StepKind, check_value, parse_typed
 from backend.services.quiz import sessions
-from backend.services.quiz.completion import SegmentAssigner
+from backend.services.quiz.completion import SegmentAssigner, stored_result
 from backend.services.quiz.listings import Listing, open_questionnaire, open_questionnaires
 from backend.services.quiz.respondents import (
     UNKEYED_ERASURES,
@@ -427,11 +427,17 @@ class QuizService:
             if respondent is None:
                 return None
             quiz = sessions.latest_active(session=session, respondent_id=respondent.id)
-            if quiz is None or not sessions.undelivered(quiz):
+            if quiz is not None and sessions.undelivered(quiz):
+                step = self._step(session, quiz)
+                step.notice = WHERE_YOU_ARE
+                return step
+            # The update completed a quiz, and its result never went out.
+            done = sessions.latest_completed(session=session, respondent_id=respondent.id)
+            if done is None or not sessions.undelivered(done):
                 return None
-            step = self._step(session, quiz)
-            step.notice = WHERE_YOU_ARE
-            return step
+            return stored_result(
+                session=session, quiz=done, definition=self._definition(session, done)
+            )
 
     # -- the respondent -------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from backend.questionnaire.schema import (
     QuestionnaireDefinition,
     YesNoQuestion,
 )
-from backend.quiz import AnswerInvalid, QuizNavigator, Step, StepKind, seed_for
+from backend.quiz import RESULT_SHOWN, AnswerInvalid, QuizNavigator, Step, StepKind, seed_for
 from backend.services.questionnaires import definition_of
 from backend.services.quiz.completion import SegmentAssigner, complete
 from backend.services.quiz.respondents import ChatUser, StaleAction
@@ -61,6 +61,15 @@ _MARK_SHOWN = (
         func.coalesce(col(QuizSession.cursor), "") == bindparam("b_shown"),
     )
     .values(shown=bindparam("b_shown"))
+)
+#: A completed session's result reached the respondent.
+_MARK_RESULT_SHOWN = (
+    update(QuizSession)
+    .where(
+        col(QuizSession.id) == bindparam("b_session_id"),
+        col(QuizSession.status) == SessionStatus.COMPLETED,
+    )
+    .values(shown=RESULT_SHOWN)
 )
 
 
@@ -226,12 +235,30 @@ def touch(*, session: Session, quiz: QuizSession) -> None:
 
 def mark_shown(*, connection: Connection, session_id: int, marker: str) -> None:
     """Record that the step ``marker`` (see :attr:`Step.marker`) reached the respondent."""
-    connection.execute(_MARK_SHOWN, {"b_session_id": session_id, "b_shown": marker})
+    if marker == RESULT_SHOWN:
+        connection.execute(_MARK_RESULT_SHOWN, {"b_session_id": session_id})
+    else:
+        connection.execute(_MARK_SHOWN, {"b_session_id": session_id, "b_shown": marker})
 
 
 def undelivered(quiz: QuizSession) -> bool:
-    """Whether the session's current step never reached the respondent."""
+    """Whether the session's current step (its result, once completed) never reached the
+    respondent."""
+    if quiz.status == SessionStatus.COMPLETED:
+        return quiz.shown != RESULT_SHOWN
     return quiz.shown is None or quiz.shown != (quiz.cursor or "")
+
+
+def latest_completed(*, session: Session, respondent_id: int | None) -> QuizSession | None:
+    """The respondent's most recently completed session."""
+    return session.exec(
+        select(QuizSession)
+        .where(
+            QuizSession.respondent_id == respondent_id,
+            QuizSession.status == SessionStatus.COMPLETED,
+        )
+        .order_by(col(QuizSession.completed_at).desc(), col(QuizSession.id).desc())
+    ).first()
 
 
 def record(
