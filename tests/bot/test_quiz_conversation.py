@@ -262,7 +262,7 @@ async def test_a_result_lost_to_a_crash_is_sent_when_the_update_comes_again(
     # Once it arrived, another delivery of the update sends nothing.
     await bot_app.process_update(Update.de_json(final, bot_app.bot))
     await chat.command("help")
-    assert "Your profile" not in (await chat.expect()).text
+    assert "Your profile" not in ((await chat.expect()).text or "")
 
 
 async def test_forged_and_foreign_callback_data_change_nothing(
