@@ -13,7 +13,7 @@ from backend.services.quiz import QuizError
 from bot import timezones
 from bot.callbacks import Action, Callback
 from bot.context import BotContext
-from bot.handlers.common import chat_user, once, reply, toast
+from bot.handlers.common import chat_user, once, record_again_safe, reply, toast
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +21,15 @@ log = logging.getLogger(__name__)
 @once
 async def privacy(update: Update, context: BotContext) -> None:
     """Show what is stored about the respondent."""
-    report = await context.call(
-        context.service.privacy, user=chat_user(update), update_id=update.update_id
+    user = chat_user(update)
+    report = await record_again_safe(
+        context, context.service.privacy, user=user, update_id=update.update_id
     )
+    if report is None:  # a redelivery: the report as it is now, if there is anyone
+        report = await context.call(context.service.known_privacy, user=user)
+    if report is None:
+        await reply(update, "Nothing is stored about you.")
+        return
     quizzes = ", ".join(html.escape(q) for q in report.questionnaires) or "none"
     await reply(
         update,
@@ -65,7 +71,8 @@ async def delete_me(update: Update, context: BotContext) -> None:
 @once
 async def stop(update: Update, context: BotContext) -> None:
     """Opt out of follow-up messages."""
-    await context.call(
+    await record_again_safe(
+        context,
         context.service.set_opt_out,
         user=chat_user(update),
         opted_out=True,
@@ -84,8 +91,12 @@ async def timezone(update: Update, context: BotContext) -> None:
         wanted = context.args[0].strip()
         zone = None if wanted.lower() == "off" else wanted
         try:
-            await context.call(
-                context.service.set_timezone, user=user, zone=zone, update_id=update.update_id
+            await record_again_safe(
+                context,
+                context.service.set_timezone,
+                user=user,
+                zone=zone,
+                update_id=update.update_id,
             )
         except QuizError as exc:
             await reply(update, html.escape(str(exc)) + " Or send /timezone and tap your time.")
@@ -96,7 +107,7 @@ async def timezone(update: Update, context: BotContext) -> None:
             city = zone.rsplit("/", 1)[-1].replace("_", " ")
             await reply(update, html.escape(timezones.confirmation(city, zone, datetime.now(UTC))))
         return
-    await context.call(context.service.touch, user=user, update_id=update.update_id)
+    await record_again_safe(context, context.service.touch, user=user, update_id=update.update_id)
     current = await context.call(context.service.timezone, user=user)
     known = f"Your time zone is {html.escape(current)}. " if current else ""
     await reply(

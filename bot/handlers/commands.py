@@ -10,7 +10,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from backend.services.quiz import Duplicate, QuizError
 from bot.callbacks import Action, Callback
 from bot.context import BotContext
-from bot.handlers.common import chat_user, once, reply, show
+from bot.handlers.common import chat_user, once, record_again_safe, reply, show
 
 HELP = (
     "<b>Psychograph quizzes</b>\n"
@@ -106,10 +106,12 @@ async def restart(update: Update, context: BotContext) -> None:
 @once
 async def cancel(update: Update, context: BotContext) -> None:
     """Cancel the unfinished quiz."""
-    cancelled = await context.call(
-        context.service.cancel, user=chat_user(update), update_id=update.update_id
+    cancelled = await record_again_safe(
+        context, context.service.cancel, user=chat_user(update), update_id=update.update_id
     )
-    if cancelled:
+    if cancelled is None:  # a redelivery: whatever it cancelled then, nothing is open now
+        await reply(update, "You have no unfinished quiz. Send /start to begin one.")
+    elif cancelled:
         await reply(update, "Quiz cancelled. Send /start whenever you want to begin again.")
     else:
         await reply(update, "You have no unfinished quiz.")

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 #: Handlers whose duration is an answer's latency (update in, next question out).
 ANSWERING = {"button", "text_answer"}
 Handler = Callable[[Update, BotContext], Coroutine[Any, Any, None]]
+T = TypeVar("T")
 
 
 def chat_user(update: Update) -> ChatUser:
@@ -83,6 +84,22 @@ async def resend_undelivered(update: Update, context: BotContext) -> None:
     if step is not None:
         log.info("re-sending the undelivered step of session %s", step.session_id)
         await show(context.bot, user.chat_id, context, step)
+
+
+async def record_again_safe(
+    context: BotContext, fn: Callable[..., T], /, **kwargs: Any
+) -> T | None:
+    """Make a service call that records the update; None if the update was recorded before.
+
+    For commands whose effect is their reply (/stop, /privacy, /timezone, /cancel): a
+    redelivered update whose first delivery was stored may never have had its reply sent
+    (the worker died in between), so the handler replies again rather than staying silent.
+    """
+    try:
+        return await context.call(fn, **kwargs)
+    except Duplicate:
+        log.info("%s: already processed; replying again", getattr(fn, "__name__", "call"))
+        return None
 
 
 def once(handler: Handler) -> Handler:

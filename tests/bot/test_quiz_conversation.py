@@ -265,6 +265,65 @@ async def test_a_result_lost_to_a_crash_is_sent_when_the_update_comes_again(
     assert "Your profile" not in ((await chat.expect()).text or "")
 
 
+def _command(update_id: int, user_id: int, text: str) -> dict[str, Any]:
+    payload = _typed(update_id, user_id, text)
+    command = text.split()[0]
+    payload["message"]["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("command", "first_delivery", "reply"),
+    [
+        ("/stop", "set_opt_out", "no more follow-up messages"),
+        ("/privacy", "privacy", "What we store about you"),
+        ("/timezone Europe/Berlin", "set_timezone", "Berlin"),
+        ("/timezone", "touch", "Which time does your clock show"),
+        ("/cancel", "cancel", "You have no unfinished quiz"),
+    ],
+)
+async def test_a_command_whose_reply_was_lost_replies_when_the_update_comes_again(
+    bot_app: Application,
+    respondent: SandboxClient,
+    engine: Engine,
+    command: str,
+    first_delivery: str,
+    reply: str,
+) -> None:
+    chat, _ = await open_quiz(respondent)
+    update_id = 40_000_000
+    user = ChatUser(chat.user_id, chat.user_id, "Ana", "en")
+    extra: dict[str, dict[str, Any]] = {
+        "set_opt_out": {"opted_out": True},
+        "set_timezone": {"zone": "Europe/Berlin"},
+    }
+    arguments = extra.get(first_delivery, {})
+    # The first delivery was stored, then the worker died before the reply went out.
+    service = bot_app.bot_data.service
+    getattr(service, first_delivery)(user=user, update_id=update_id, **arguments)
+    await bot_app.process_update(
+        Update.de_json(_command(update_id, chat.user_id, command), bot_app.bot)
+    )
+    assert reply in ((await chat.expect()).text or "")
+
+
+async def test_a_privacy_request_from_before_an_erasure_brings_no_one_back(
+    bot_app: Application, respondent: SandboxClient, engine: Engine
+) -> None:
+    chat, _ = await open_quiz(respondent)
+    user = ChatUser(chat.user_id, chat.user_id, "Ana", "en")
+    service = bot_app.bot_data.service
+    service.privacy(user=user, update_id=50_000_000)
+    assert service.delete_me(user=user, update_id=50_000_001)
+    # Telegram delivers the /privacy again, from before the erasure.
+    await bot_app.process_update(
+        Update.de_json(_command(50_000_000, chat.user_id, "/privacy"), bot_app.bot)
+    )
+    assert "Nothing is stored about you" in ((await chat.expect()).text or "")
+    with session_scope(engine) as session:
+        assert session.exec(select(func.count()).select_from(Respondent)).one() == 0
+
+
 async def test_forged_and_foreign_callback_data_change_nothing(
     bot_app: Application, respondent: SandboxClient, engine: Engine
 ) -> None:

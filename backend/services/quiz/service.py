@@ -447,6 +447,15 @@ class QuizService:
             respondent = self._respondent(session, user, update_id)
             return privacy_report(session=session, respondent=respondent)
 
+    def known_privacy(self, *, user: ChatUser) -> PrivacyReport | None:
+        """:meth:`privacy` of a known respondent, else None: records nothing, creates no one
+        (a redelivered /privacy from before an erasure must not bring the person back)."""
+        with self._transaction() as session:
+            respondent = find_respondent(session=session, user_id=user.user_id)
+            if respondent is None:
+                return None
+            return privacy_report(session=session, respondent=respondent)
+
     def delete_me(self, *, user: ChatUser, update_id: int | None = None) -> bool:
         """Erase the respondent and everything stored about them; False if nothing was.
 
