@@ -68,11 +68,16 @@ def _scoring_key(version_id: int, *, session: Session) -> tuple[int, ScoringKey]
 
 
 def record_scores(
-    quiz_session: QuizSession, *, session: Session, answers: dict[str, Any] | None = None
+    quiz_session: QuizSession,
+    *,
+    session: Session,
+    answers: dict[str, Any] | None = None,
+    first: bool = False,
 ) -> SessionScore:
     """Score a finished session and store its dimension vector (replacing an earlier one).
 
-    ``answers`` are the session's stored answers when the caller has them at hand.
+    ``answers`` are the session's stored answers when the caller has them at hand;
+    ``first``: the session is completing now, so it has no earlier vector to look up.
     """
     assert quiz_session.id is not None
     questionnaire_id, key = _scoring_key(quiz_session.version_id, session=session)
@@ -80,7 +85,7 @@ def record_scores(
         answers = answers_of(quiz_session.id, session=session)
     scores, scores_100 = score_answers(key, answers)
     completed_at = quiz_session.completed_at or utcnow()
-    row = session.get(SessionScore, quiz_session.id)
+    row = None if first else session.get(SessionScore, quiz_session.id)
     if row is None:
         row = SessionScore(
             session_id=quiz_session.id,

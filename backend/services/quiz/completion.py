@@ -44,7 +44,8 @@ def complete(
     quiz.completed_at = utcnow()
     quiz.updated_at = utcnow()
     session.add(quiz)
-    score = record_scores(quiz, session=session, answers=kept)
+    # An active session was never scored: its vector is new.
+    score = record_scores(quiz, session=session, answers=kept, first=True)
     segment = assign_segment(session, score) if assign_segment is not None else None
     return _result(session=session, quiz=quiz, definition=definition, score=score, segment=segment)
 
@@ -78,14 +79,18 @@ def _result(
 ) -> Step:
     assert quiz.id is not None
     respondent = session.get(Respondent, quiz.respondent_id)
-    completed = session.exec(
-        select(func.count())
-        .select_from(QuizSession)
-        .where(
-            QuizSession.respondent_id == quiz.respondent_id,
-            QuizSession.status == SessionStatus.COMPLETED,
-        )
-    ).one()
+    # The time zone is asked after the first quiz only, and only when it is not known.
+    ask_timezone = respondent is not None and not respondent.timezone
+    if ask_timezone:
+        completed = session.exec(
+            select(func.count())
+            .select_from(QuizSession)
+            .where(
+                QuizSession.respondent_id == quiz.respondent_id,
+                QuizSession.status == SessionStatus.COMPLETED,
+            )
+        ).one()
+        ask_timezone = completed == 1
     return Step(
         kind=StepKind.RESULT,
         session_id=quiz.id,
@@ -93,5 +98,5 @@ def _result(
         language=quiz.language,
         profile=profile(definition, score.scores_100, quiz.language),
         segment=segment,
-        ask_timezone=completed == 1 and respondent is not None and not respondent.timezone,
+        ask_timezone=ask_timezone,
     )
