@@ -63,6 +63,28 @@ def answers_in(engine: Engine, user_id: int) -> dict[str, Any]:
     return dict(rows)
 
 
+def _typed(update_id: int, user_id: int, text: str) -> dict[str, Any]:
+    """A private text message from ``user_id``, as Telegram delivers it."""
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id % 1_000_000,
+            "date": 1,
+            "chat": {"id": user_id, "type": "private"},
+            "from": {"id": user_id, "is_bot": False, "first_name": "Ana"},
+            "text": text,
+        },
+    }
+
+
+def _command(update_id: int, user_id: int, text: str) -> dict[str, Any]:
+    """A private command (``/name args``) from ``user_id``, as Telegram delivers it."""
+    payload = _typed(update_id, user_id, text)
+    command = text.split()[0]
+    payload["message"]["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+    return payload
+
+
 async def test_start_lists_open_quizzes_and_a_deep_link_opens_one(
     bot_app: Application, respondent: SandboxClient
 ) -> None:
@@ -206,32 +228,9 @@ async def test_a_redelivered_start_whose_reply_was_lost_lists_the_quizzes_again(
         opted_out=False,
         update_id=update_id,
     )
-    payload = {
-        "update_id": update_id,
-        "message": {
-            "message_id": 9998,
-            "date": 1,
-            "chat": {"id": chat.user_id, "type": "private"},
-            "from": {"id": chat.user_id, "is_bot": False, "first_name": "Ana"},
-            "text": "/start",
-            "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
-        },
-    }
+    payload = _command(update_id, chat.user_id, "/start")
     await bot_app.process_update(Update.de_json(payload, bot_app.bot))
     await chat.expect("Which quiz would you like to take?")
-
-
-def _typed(update_id: int, user_id: int, text: str) -> dict[str, Any]:
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": update_id % 1_000_000,
-            "date": 1,
-            "chat": {"id": user_id, "type": "private"},
-            "from": {"id": user_id, "is_bot": False, "first_name": "Ana"},
-            "text": text,
-        },
-    }
 
 
 async def test_a_result_lost_to_a_crash_is_sent_when_the_update_comes_again(
@@ -263,13 +262,6 @@ async def test_a_result_lost_to_a_crash_is_sent_when_the_update_comes_again(
     await bot_app.process_update(Update.de_json(final, bot_app.bot))
     await chat.command("help")
     assert "Your profile" not in ((await chat.expect()).text or "")
-
-
-def _command(update_id: int, user_id: int, text: str) -> dict[str, Any]:
-    payload = _typed(update_id, user_id, text)
-    command = text.split()[0]
-    payload["message"]["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
-    return payload
 
 
 @pytest.mark.parametrize(
