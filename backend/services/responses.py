@@ -73,14 +73,16 @@ def record_scores(
     session: Session,
     answers: dict[str, Any] | None = None,
     first: bool = False,
+    scoring: tuple[int, ScoringKey] | None = None,
 ) -> SessionScore:
     """Score a finished session and store its dimension vector (replacing an earlier one).
 
     ``answers`` are the session's stored answers when the caller has them at hand;
-    ``first``: the session is completing now, so it has no earlier vector to look up.
+    ``first``: the session is completing now, so it has no earlier vector to look up;
+    ``scoring``: its version's questionnaire id and scoring key, when the caller has them.
     """
     assert quiz_session.id is not None
-    questionnaire_id, key = _scoring_key(quiz_session.version_id, session=session)
+    questionnaire_id, key = scoring or _scoring_key(quiz_session.version_id, session=session)
     if answers is None:
         answers = answers_of(quiz_session.id, session=session)
     scores, scores_100 = score_answers(key, answers)

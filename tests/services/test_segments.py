@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
-from sqlalchemy import Engine, delete, func
+from sqlalchemy import Engine, delete, event, func
 from sqlmodel import col, select
 
+from backend.followups import import_pack, load_content
+from backend.quiz import Step
 from backend.services.quiz import ChatUser, QuizService
 from backend.services.segments import (
     export_assignments,
@@ -18,6 +22,7 @@ from backend.services.segments import (
     segment_assigner,
 )
 from backend.storage.engine import session_scope
+from backend.storage.followup_tables import FollowupMessage, FollowupStatus
 from backend.storage.models import Respondent
 from backend.storage.segment_tables import (
     RunStatus,
@@ -27,6 +32,17 @@ from backend.storage.segment_tables import (
     SegmentStatus,
 )
 from tests.helpers.lifestyle import DIMENSIONS, PROFILES, import_lifestyle, seed_respondents
+
+#: One item for every segment of the lifestyle quiz.
+LIFESTYLE_PACK = """
+id: lifestyle-tips
+questionnaire: lifestyle
+title: Tips
+items:
+  - id: welcome
+    target: {default: true}
+    text: "Welcome {{ first_name }}, one of {{ segment_name }}."
+"""
 
 
 def assignments(engine: Engine) -> dict[int, SegmentAssignment]:
@@ -149,6 +165,23 @@ def answer_like(profile: np.ndarray, question_id: str) -> int:
     return 6 - point if item == 2 else point
 
 
+def take_quiz(service: QuizService, user: ChatUser, profile: np.ndarray) -> Step:
+    """Take the lifestyle quiz answering like ``profile``; return the result step."""
+    step = service.start(user=user, key="lifestyle")
+    if step.kind == "intro":
+        step = service.begin(user=user, session_id=step.session_id)
+    while step.kind == "question":
+        assert step.question is not None
+        step = service.answer(
+            user=user,
+            session_id=step.session_id,
+            question_id=step.question.id,
+            value=answer_like(profile, step.question.id),
+        )
+    assert step.kind == "result"
+    return step
+
+
 def test_a_new_completion_is_assigned_to_the_nearest_segment_at_once(engine: Engine) -> None:
     seed_respondents(engine, 600, seed=5)
     report = recluster(engine=engine, questionnaire_key="lifestyle", random_state=0)
@@ -159,19 +192,8 @@ def test_a_new_completion_is_assigned_to_the_nearest_segment_at_once(engine: Eng
     service = QuizService(engine, assign_segment=segment_assigner())
     user = ChatUser(user_id=10_000_001, chat_id=10_000_001, first_name="Ada")
 
-    step = service.start(user=user, key="lifestyle")
-    if step.kind == "intro":
-        step = service.begin(user=user, session_id=step.session_id)
-    while step.kind == "question":
-        assert step.question is not None
-        step = service.answer(
-            user=user,
-            session_id=step.session_id,
-            question_id=step.question.id,
-            value=answer_like(PROFILES[0], step.question.id),
-        )
+    step = take_quiz(service, user, PROFILES[0])
 
-    assert step.kind == "result"
     assert step.segment is not None
     assert step.segment.segment_id == expected.id
     assert step.segment.name == expected.name
@@ -200,6 +222,65 @@ def test_a_new_completion_is_assigned_to_the_nearest_segment_at_once(engine: Eng
     again = recluster(engine=engine, questionnaire_key="lifestyle", random_state=1)
     assert again.n_shared == 601
     assert set(again.segment_ids) == set(report.segment_ids)
+
+
+def test_a_completion_reads_the_stored_model_once_and_segment_names_always(
+    engine: Engine,
+) -> None:
+    seed_respondents(engine, 600, seed=5)
+    recluster(engine=engine, questionnaire_key="lifestyle", random_state=0)
+    service = QuizService(engine, assign_segment=segment_assigner())
+    first = take_quiz(service, ChatUser(user_id=10_000_001, chat_id=10_000_001), PROFILES[0])
+    assert first.segment is not None
+    with session_scope(engine) as session:
+        rename_segment(
+            session=session,
+            segment_id=first.segment.segment_id,
+            name="Trailblazers",
+            description="Out every weekend.",
+        )
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        second = take_quiz(service, ChatUser(user_id=10_000_002, chat_id=10_000_002), PROFILES[0])
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+    # The run's model was parsed at the first completion; a rename shows at once.
+    assert second.segment is not None
+    assert second.segment.segment_id == first.segment.segment_id
+    assert second.segment.name == "Trailblazers"
+    assert second.segment.description == "Out every weekend."
+    assert not [s for s in statements if "segmentationrun.model" in s]
+
+
+def test_a_completion_queues_the_first_followups_in_its_transaction(engine: Engine) -> None:
+    seed_respondents(engine, 600, seed=5)
+    recluster(engine=engine, questionnaire_key="lifestyle", random_state=0)
+    service = QuizService(engine, assign_segment=segment_assigner())
+    take_quiz(service, ChatUser(user_id=10_000_001, chat_id=10_000_001), PROFILES[0])
+    with session_scope(engine) as session:
+        assert session.exec(select(FollowupMessage)).all() == []  # no pack, nothing queued
+        import_pack(session=session, pack=load_content(LIFESTYLE_PACK, source="pack.yaml"))
+
+    user = ChatUser(user_id=10_000_002, chat_id=10_000_002, first_name="Ada")
+    step = take_quiz(service, user, PROFILES[0])
+
+    assert step.segment is not None
+    with session_scope(engine) as session:
+        rows = session.exec(select(FollowupMessage)).all()
+        respondent = session.exec(
+            select(Respondent).where(Respondent.telegram_user_id == user.user_id)
+        ).one()
+    assert [(r.respondent_id, r.item_id, r.segment_key) for r in rows] == [
+        (respondent.id, "welcome", str(step.segment.segment_id))
+    ]
+    assert rows[0].text == f"Welcome Ada, one of {step.segment.name}."
+    assert rows[0].status == FollowupStatus.PENDING
 
 
 def test_no_segment_before_the_first_run(sqlite_engine: Engine) -> None:

@@ -20,7 +20,14 @@ from backend.followups.outbox.outcomes import (
     record_outcomes,
     release_uncertain,
 )
-from backend.followups.outbox.packs import PackImport, import_pack, list_packs, pack_of, packs_for
+from backend.followups.outbox.packs import (
+    PackImport,
+    has_packs,
+    import_pack,
+    list_packs,
+    pack_of,
+    packs_for,
+)
 from backend.followups.outbox.queue import (
     SEGMENT_CHANGED,
     Assignment,
@@ -48,6 +55,7 @@ __all__ = [
     "enqueue_for_assignments",
     "expire_leases",
     "followup_stats",
+    "has_packs",
     "import_pack",
     "list_packs",
     "pack_of",

@@ -86,6 +86,14 @@ def pack_of(row: ContentPackRow) -> ContentPack:
     return pack
 
 
+def has_packs(*, session: Session, questionnaire_key: str) -> bool:
+    """Whether any pack targets a questionnaire's segments (nothing parsed)."""
+    found = session.exec(
+        select(ContentPackRow.id).where(ContentPackRow.questionnaire_key == questionnaire_key)
+    ).first()
+    return found is not None
+
+
 def packs_for(*, session: Session, questionnaire_key: str) -> list[ContentPack]:
     """Return the packs that target a questionnaire's segments."""
     rows = session.exec(

@@ -5,15 +5,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import bindparam, delete, func
 from sqlmodel import Session, col, select
 
 from backend.questionnaire.schema import QuestionnaireDefinition
 from backend.quiz import QuizNavigator, SegmentInfo, Step, StepKind, profile
+from backend.scoring import ScoringKey
 from backend.services.responses import record_scores
 from backend.storage.models import Answer, QuizSession, Respondent, SessionScore, SessionStatus
 from backend.storage.segment_tables import Segment, SegmentAssignment
 from backend.storage.types import utcnow
+
+#: The respondent's time zone and their completed quizzes, in one round trip.
+_TIMEZONE_AND_COMPLETED = select(
+    col(Respondent.timezone),
+    select(func.count())
+    .select_from(QuizSession)
+    .where(
+        col(QuizSession.respondent_id) == col(Respondent.id),
+        col(QuizSession.status) == SessionStatus.COMPLETED,
+    )
+    .scalar_subquery()
+    .label("completed"),
+).where(col(Respondent.id) == bindparam("respondent_id"))
 
 #: Called when a session completes, inside its transaction: returns the segment, if any.
 SegmentAssigner = Callable[[Session, SessionScore], SegmentInfo | None]
@@ -23,13 +37,18 @@ def complete(
     *,
     session: Session,
     quiz: QuizSession,
+    questionnaire_id: int,
     definition: QuestionnaireDefinition,
+    scoring: ScoringKey,
     navigator: QuizNavigator,
     answers: dict[str, Any],
     assign_segment: SegmentAssigner | None,
 ) -> Step:
     """Complete the session: drop answers off the final path, store the scores, and return
-    the result step (with the segment ``assign_segment`` gives, if any)."""
+    the result step (with the segment ``assign_segment`` gives, if any).
+
+    ``questionnaire_id``, ``definition`` and ``scoring`` are those of the session's version.
+    """
     assert quiz.id is not None
     kept = navigator.kept_answers(answers)
     dropped = [q for q in answers if q not in kept]
@@ -45,7 +64,9 @@ def complete(
     quiz.updated_at = utcnow()
     session.add(quiz)
     # An active session was never scored: its vector is new.
-    score = record_scores(quiz, session=session, answers=kept, first=True)
+    score = record_scores(
+        quiz, session=session, answers=kept, first=True, scoring=(questionnaire_id, scoring)
+    )
     segment = assign_segment(session, score) if assign_segment is not None else None
     return _result(session=session, quiz=quiz, definition=definition, score=score, segment=segment)
 
@@ -78,19 +99,9 @@ def _result(
     segment: SegmentInfo | None,
 ) -> Step:
     assert quiz.id is not None
-    respondent = session.get(Respondent, quiz.respondent_id)
     # The time zone is asked after the first quiz only, and only when it is not known.
-    ask_timezone = respondent is not None and not respondent.timezone
-    if ask_timezone:
-        completed = session.exec(
-            select(func.count())
-            .select_from(QuizSession)
-            .where(
-                QuizSession.respondent_id == quiz.respondent_id,
-                QuizSession.status == SessionStatus.COMPLETED,
-            )
-        ).one()
-        ask_timezone = completed == 1
+    row = session.execute(_TIMEZONE_AND_COMPLETED, {"respondent_id": quiz.respondent_id}).first()
+    ask_timezone = row is not None and not row.timezone and row.completed == 1
     return Step(
         kind=StepKind.RESULT,
         session_id=quiz.id,

@@ -27,7 +27,6 @@ from backend.followups import Click, record_click
 from backend.questionnaire.schema import (
     LikertQuestion,
     Question,
-    QuestionnaireDefinition,
     SingleChoiceQuestion,
     YesNoQuestion,
 )
@@ -79,7 +78,7 @@ class QuizService:
         self.assign_segment = assign_segment
         #: Key of the erasure tombstones' hashes (``Settings.erasure_key``).
         self.erasure_key = erasure_key
-        self._definitions: sessions.Definitions = BoundedCache("quiz.definitions", maxsize=256)
+        self._versions: sessions.Versions = BoundedCache("quiz.versions", maxsize=256)
         #: Where each call's transaction comes from (:meth:`warm_up` joins its own).
         self._transaction: Callable[[], AbstractContextManager[Session]] = functools.partial(
             session_scope, engine
@@ -100,16 +99,18 @@ class QuizService:
         )
 
     def _step(self, session: Session, quiz: QuizSession) -> Step:
-        return sessions.step_of(session=session, quiz=quiz, definitions=self._definitions)
+        return sessions.step_of(session=session, quiz=quiz, versions=self._versions)
 
-    def _definition(self, session: Session, quiz: QuizSession) -> QuestionnaireDefinition:
-        return sessions.definition_for(session=session, quiz=quiz, definitions=self._definitions)
+    def _version(self, session: Session, quiz: QuizSession) -> sessions.LoadedVersion:
+        return sessions.loaded_version(
+            session=session, version_id=quiz.version_id, versions=self._versions
+        )
 
     def _record(
         self,
         session: Session,
         quiz: QuizSession,
-        definition: QuestionnaireDefinition,
+        version: sessions.LoadedVersion,
         question: Question,
         value: Any,
         answers: dict[str, Any] | None = None,
@@ -117,10 +118,10 @@ class QuizService:
         return sessions.record(
             session=session,
             quiz=quiz,
-            definition=definition,
+            version=version,
             question=question,
             value=value,
-            definitions=self._definitions,
+            versions=self._versions,
             assign_segment=self.assign_segment,
             answers=answers,
         )
@@ -170,12 +171,12 @@ class QuizService:
                 respondent_id=respondent.id,
                 questionnaire=questionnaire,
                 user=user,
-                definitions=self._definitions,
+                versions=self._versions,
                 first=newcomer,
             )
             # A new session has no answers to read.
             return sessions.step_of(
-                session=session, quiz=quiz, definitions=self._definitions, answers={}
+                session=session, quiz=quiz, versions=self._versions, answers={}
             )
 
     # -- the current session ------------------------------------------------------------
@@ -227,7 +228,7 @@ class QuizService:
             )
             if quiz.cursor is not None:
                 raise StaleAction("You have already begun this quiz.")
-            definition = self._definition(session, quiz)
+            definition = self._version(session, quiz).definition
             answers = answers_of(session_id, session=session)
             sessions.enter_first(quiz=quiz, definition=definition, answers=answers)
             sessions.touch(session=session, quiz=quiz)
@@ -256,12 +257,13 @@ class QuizService:
             quiz, answers = sessions.own_session_with_answers(
                 session=session, respondent_id=respondent_id, session_id=session_id
             )
-            definition = self._definition(session, quiz)
+            version = self._version(session, quiz)
+            definition = version.definition
             question = sessions.current_question(
                 quiz=quiz, definition=definition, question_id=question_id
             )
             value = check_value(question, value)
-            return self._record(session, quiz, definition, question, value, answers)
+            return self._record(session, quiz, version, question, value, answers)
 
     def answer_text(
         self, *, user: ChatUser, text: str, update_id: int | None = None
@@ -281,12 +283,13 @@ class QuizService:
                 step = self._step(session, quiz)
                 step.notice = WHERE_YOU_ARE
                 return step
-            definition = self._definition(session, quiz)
+            version = self._version(session, quiz)
+            definition = version.definition
             if quiz.cursor is None:
                 raise AnswerInvalid("Press “Begin” above to start the quiz.")
             question = definition.questions()[quiz.cursor]
             value = parse_typed(question, text)
-            return self._record(session, quiz, definition, question, value)
+            return self._record(session, quiz, version, question, value)
 
     def press(
         self,
@@ -308,7 +311,8 @@ class QuizService:
             quiz, answers = sessions.own_session_with_answers(
                 session=session, respondent_id=respondent_id, session_id=session_id
             )
-            definition = self._definition(session, quiz)
+            version = self._version(session, quiz)
+            definition = version.definition
             questions = list(definition.questions().values())
             if not 0 <= question_index < len(questions):
                 raise StaleAction("That question is not part of this quiz.")
@@ -318,30 +322,30 @@ class QuizService:
             match action:
                 case QuestionAction.ANSWER:
                     value = check_value(question, sessions.decode_button(question, raw))
-                    return self._record(session, quiz, definition, question, value, answers)
+                    return self._record(session, quiz, version, question, value, answers)
                 case QuestionAction.TOGGLE:
                     return sessions.toggle(
                         session=session,
                         quiz=quiz,
                         question=question,
                         option_id=sessions.decode_option(question, raw),
-                        definitions=self._definitions,
+                        versions=self._versions,
                         answers=answers,
                     )
                 case QuestionAction.DONE:
                     value = check_value(question, list(quiz.draft or []))
-                    return self._record(session, quiz, definition, question, value, answers)
+                    return self._record(session, quiz, version, question, value, answers)
                 case QuestionAction.SKIP:
                     if question.required:
                         raise AnswerInvalid("This question needs an answer.")
-                    return self._record(session, quiz, definition, question, None, answers)
+                    return self._record(session, quiz, version, question, None, answers)
                 case QuestionAction.BACK:
                     return sessions.back(
                         session=session,
                         quiz=quiz,
                         definition=definition,
                         question=question,
-                        definitions=self._definitions,
+                        versions=self._versions,
                         answers=answers,
                     )
             raise StaleAction("This button is not valid.")
@@ -436,7 +440,7 @@ class QuizService:
             if done is None or not sessions.undelivered(done):
                 return None
             return stored_result(
-                session=session, quiz=done, definition=self._definition(session, done)
+                session=session, quiz=done, definition=self._version(session, done).definition
             )
 
     # -- the respondent -------------------------------------------------------------------

@@ -6,6 +6,7 @@ Performance-critical: an answer is one transaction of a fixed, small number of s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, update
@@ -20,6 +21,7 @@ from backend.questionnaire.schema import (
     YesNoQuestion,
 )
 from backend.quiz import RESULT_SHOWN, AnswerInvalid, QuizNavigator, Step, StepKind, seed_for
+from backend.scoring import ScoringKey
 from backend.services.questionnaires import definition_of
 from backend.services.quiz.completion import SegmentAssigner, complete
 from backend.services.quiz.respondents import ChatUser, StaleAction
@@ -33,9 +35,20 @@ from backend.storage.models import (
 )
 from backend.storage.types import utcnow
 
-#: Parsed definitions keyed by ``(version id,)``: versions are immutable, and one cache
-#: serves one database (each QuizService has its own), so nothing ever invalidates it.
-Definitions = BoundedCache[QuestionnaireDefinition]
+
+@dataclass(frozen=True, slots=True)
+class LoadedVersion:
+    """A questionnaire version as the answer path uses it, read and parsed once."""
+
+    questionnaire_id: int
+    definition: QuestionnaireDefinition
+    #: What a completion scores its answers with.
+    scoring: ScoringKey
+
+
+#: Loaded versions keyed by ``(version id,)``: versions are immutable, and one cache serves
+#: one database (each QuizService has its own), so nothing ever invalidates it.
+Versions = BoundedCache[LoadedVersion]
 
 # Statements of the answer path, built once: building one costs more than running it.
 _INSERT_ANSWER = insert(Answer)
@@ -106,7 +119,7 @@ def new_session(
     respondent_id: int,
     questionnaire: Questionnaire,
     user: ChatUser,
-    definitions: Definitions,
+    versions: Versions,
     first: bool = False,
 ) -> QuizSession:
     """Begin a session of the questionnaire's current version, at its intro (or its first
@@ -117,12 +130,8 @@ def new_session(
     """
     version_id = questionnaire.current_version_id
     assert version_id is not None
-    definition = definitions.get((version_id,))
-    if definition is None:
-        version = session.get(QuestionnaireVersion, version_id)
-        assert version is not None
-        definition = definition_of(version)
-        definitions.put((version_id,), definition)
+    version = loaded_version(session=session, version_id=version_id, versions=versions)
+    definition = version.definition
     attempts = 0
     if not first:
         attempts = session.exec(
@@ -195,16 +204,19 @@ def _check_own(quiz: QuizSession | None, respondent_id: int | None) -> None:
         raise StaleAction("That quiz was restarted or cancelled.")
 
 
-def definition_for(
-    *, session: Session, quiz: QuizSession, definitions: Definitions
-) -> QuestionnaireDefinition:
-    """The session's definition; cached, so an answer does not load and parse its JSON."""
-    found = definitions.get((quiz.version_id,))
+def loaded_version(*, session: Session, version_id: int, versions: Versions) -> LoadedVersion:
+    """The version, from the cache: an answer neither loads nor parses its JSON."""
+    found = versions.get((version_id,))
     if found is None:
-        version = session.get(QuestionnaireVersion, quiz.version_id)
+        version = session.get(QuestionnaireVersion, version_id)
         assert version is not None
-        found = definition_of(version)
-        definitions.put((quiz.version_id,), found)
+        definition = definition_of(version)
+        found = LoadedVersion(
+            questionnaire_id=version.questionnaire_id,
+            definition=definition,
+            scoring=ScoringKey.from_definition(definition),
+        )
+        versions.put((version_id,), found)
     return found
 
 
@@ -265,18 +277,20 @@ def record(
     *,
     session: Session,
     quiz: QuizSession,
-    definition: QuestionnaireDefinition,
+    version: LoadedVersion,
     question: Question,
     value: Any,
-    definitions: Definitions,
+    versions: Versions,
     assign_segment: SegmentAssigner | None,
     answers: dict[str, Any] | None = None,
 ) -> Step:
     """Store an answer (None for a skip), move the cursor on, and return what follows.
 
-    ``answers`` are the session's answers so far, when the caller read them already.
+    ``version`` is the session's; ``answers`` are the session's answers so far, when the
+    caller read them already.
     """
     assert quiz.id is not None
+    definition = version.definition
     # The hot path: plain rows and one prepared statement, no ORM objects.
     if answers is None:
         answers = answers_of(quiz.id, session=session)
@@ -307,7 +321,9 @@ def record(
         step = complete(
             session=session,
             quiz=quiz,
+            questionnaire_id=version.questionnaire_id,
             definition=definition,
+            scoring=version.scoring,
             navigator=navigator,
             answers=answers,
             assign_segment=assign_segment,
@@ -318,7 +334,7 @@ def record(
         if isinstance(stored_next, list):
             quiz.draft = list(stored_next)
         touch(session=session, quiz=quiz)
-        step = step_of(session=session, quiz=quiz, definitions=definitions, answers=answers)
+        step = step_of(session=session, quiz=quiz, versions=versions, answers=answers)
     step.answered_question, step.answered_value = question.id, value
     return step
 
@@ -329,7 +345,7 @@ def toggle(
     quiz: QuizSession,
     question: Question,
     option_id: str,
-    definitions: Definitions,
+    versions: Versions,
     answers: dict[str, Any] | None = None,
 ) -> Step:
     """Tick or untick an option of a multiple-choice question (kept in the draft)."""
@@ -347,7 +363,7 @@ def toggle(
         ticked.append(option_id)
     quiz.draft = ticked
     touch(session=session, quiz=quiz)
-    return step_of(session=session, quiz=quiz, definitions=definitions, answers=answers)
+    return step_of(session=session, quiz=quiz, versions=versions, answers=answers)
 
 
 def back(
@@ -356,7 +372,7 @@ def back(
     quiz: QuizSession,
     definition: QuestionnaireDefinition,
     question: Question,
-    definitions: Definitions,
+    versions: Versions,
     answers: dict[str, Any] | None = None,
 ) -> Step:
     """Move the cursor to the question before ``question`` on the respondent's path."""
@@ -371,19 +387,21 @@ def back(
     stored = answers.get(previous)
     quiz.draft = list(stored) if isinstance(stored, list) else None
     touch(session=session, quiz=quiz)
-    return step_of(session=session, quiz=quiz, definitions=definitions, answers=answers)
+    return step_of(session=session, quiz=quiz, versions=versions, answers=answers)
 
 
 def step_of(
     *,
     session: Session,
     quiz: QuizSession,
-    definitions: Definitions,
+    versions: Versions,
     answers: dict[str, Any] | None = None,
 ) -> Step:
     """The step the session's cursor is at: the intro or the current question."""
     assert quiz.id is not None
-    definition = definition_for(session=session, quiz=quiz, definitions=definitions)
+    definition = loaded_version(
+        session=session, version_id=quiz.version_id, versions=versions
+    ).definition
     if quiz.cursor is None:
         return Step(StepKind.INTRO, quiz.id, definition, quiz.language)
     navigator = QuizNavigator(definition, quiz.seed)

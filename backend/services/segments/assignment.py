@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, col, select
 
 from backend.caches import BoundedCache
@@ -18,13 +18,13 @@ from backend.segmentation import Standardiser, nearest_segment
 from backend.segmentation.features import DEFAULT_MAX_MISSING_FRACTION
 from backend.segmentation.mixture import SoftModel
 from backend.services.quiz import SegmentAssigner
-from backend.services.segments.queueing import enqueue_assignments
+from backend.services.segments.queueing import enqueue_new_assignment
 from backend.services.segments.vectors import (
     FloatArray,
     probability_texts,
     rounded_probabilities,
 )
-from backend.storage.models import SessionScore
+from backend.storage.models import Questionnaire, SessionScore
 from backend.storage.segment_tables import (
     RunStatus,
     Segment,
@@ -38,6 +38,7 @@ from backend.storage.types import utcnow
 @dataclass(frozen=True)
 class _Model:
     run_id: int
+    questionnaire_key: str
     standardiser: Standardiser
     segment_ids: tuple[int, ...]
     centroids: FloatArray  # standardised
@@ -51,18 +52,24 @@ class _Model:
 _MODELS: BoundedCache[_Model] = BoundedCache("segments.models", maxsize=64)
 
 
-# Read on every completion: built once (building a statement costs more than running it).
-_LATEST_RUN = (
-    select(SegmentationRun.id, SegmentationRun.standardiser, SegmentationRun.model)
+# Read on every completion, so built once (building a statement costs more than running it):
+# the active segments, each with the latest successful run's id. One round trip, and no
+# stored model is read or parsed unless that run is new to this process.
+_LATEST_RUN_ID = (
+    select(func.max(SegmentationRun.id))
     .where(
         SegmentationRun.questionnaire_id == bindparam("questionnaire_id"),
         SegmentationRun.status == RunStatus.SUCCEEDED,
     )
-    .order_by(col(SegmentationRun.id).desc())
-    .limit(1)
+    .scalar_subquery()
 )
-_ACTIVE_CENTROIDS = (
-    select(Segment.id, Segment.centroid)
+_ACTIVE_SEGMENTS = (
+    select(
+        col(Segment.id),
+        col(Segment.name),
+        col(Segment.description),
+        _LATEST_RUN_ID.label("run_id"),
+    )
     .where(
         Segment.questionnaire_id == bindparam("questionnaire_id"),
         Segment.status == SegmentStatus.ACTIVE,
@@ -71,49 +78,61 @@ _ACTIVE_CENTROIDS = (
 )
 
 
-def _current_model(session: Session, questionnaire_id: int) -> _Model | None:
-    params = {"questionnaire_id": questionnaire_id}
-    run = session.exec(_LATEST_RUN, params=params).first()
-    if run is None or run[0] is None or run[1] is None:
+def _current_model(
+    session: Session, questionnaire_id: int
+) -> tuple[_Model, dict[int, SegmentInfo]] | None:
+    """The latest run's model and the active segments, or None before the first run."""
+    rows = session.execute(_ACTIVE_SEGMENTS, {"questionnaire_id": questionnaire_id}).all()
+    if not rows or rows[0].run_id is None:
         return None
-    run_id: int = run[0]
-    stored = run[1]
-    segments = session.exec(_ACTIVE_CENTROIDS, params=params).all()
-    if not segments:
+    run_id: int = rows[0].run_id
+    segments = {
+        row.id: SegmentInfo(segment_id=row.id, name=row.name, description=row.description)
+        for row in rows
+    }
+    key = (questionnaire_id, run_id, ",".join(str(i) for i in segments))
+    model = _MODELS.get(key)
+    if model is None:
+        model = _load_model(session, questionnaire_id, run_id, tuple(segments))
+        if model is None:
+            return None
+        _MODELS.put(key, model)
+    return model, segments
+
+
+def _load_model(
+    session: Session, questionnaire_id: int, run_id: int, active: tuple[int, ...]
+) -> _Model | None:
+    run = session.get(SegmentationRun, run_id)
+    questionnaire = session.get(Questionnaire, questionnaire_id)
+    if run is None or run.standardiser is None or questionnaire is None:
         return None
-    key = (questionnaire_id, run_id, ",".join(str(s[0]) for s in segments))
-    cached = _MODELS.get(key)
-    if cached is not None:
-        return cached
-    standardiser = Standardiser.from_dict(stored)
-    stored_model = run[2] or {}
-    active = {int(s[0] or 0) for s in segments}
-    if stored_model.get("mixture") and set(stored_model.get("segment_ids", ())) <= active:
+    standardiser = Standardiser.from_dict(run.standardiser)
+    stored_model = run.model or {}
+    if stored_model.get("mixture") and set(stored_model.get("segment_ids", ())) <= set(active):
         mixture = SoftModel.from_dict(stored_model["mixture"])
-        ids = tuple(int(i) for i in stored_model["segment_ids"])
-        model = _Model(
+        return _Model(
             run_id=run_id,
+            questionnaire_key=questionnaire.key,
             standardiser=standardiser,
-            segment_ids=ids,
+            segment_ids=tuple(int(i) for i in stored_model["segment_ids"]),
             centroids=mixture.means,
             mixture=mixture,
         )
-    else:
-        units = np.array(
-            [
-                [centroid.get(c, math.nan) for c in standardiser.columns]
-                for _, centroid in segments
-            ],
-            dtype=np.float64,
-        )
-        model = _Model(
-            run_id=run_id,
-            standardiser=standardiser,
-            segment_ids=tuple(int(s[0] or 0) for s in segments),
-            centroids=standardiser.transform(units),
-        )
-    _MODELS.put(key, model)
-    return model
+    centroids = dict(
+        session.exec(select(Segment.id, Segment.centroid).where(col(Segment.id).in_(active))).all()
+    )
+    units = np.array(
+        [[centroids[i].get(c, math.nan) for c in standardiser.columns] for i in active],
+        dtype=np.float64,
+    )
+    return _Model(
+        run_id=run_id,
+        questionnaire_key=questionnaire.key,
+        standardiser=standardiser,
+        segment_ids=active,
+        centroids=standardiser.transform(units),
+    )
 
 
 def assign_now(
@@ -126,9 +145,10 @@ def assign_now(
     segmentation dimensions to place it. ``enqueue=False`` queues no follow-ups (imported
     respondents without a chat).
     """
-    model = _current_model(session, score.questionnaire_id)
-    if model is None:
+    current = _current_model(session, score.questionnaire_id)
+    if current is None:
         return None
+    model, segments = current
     values = [score.scores.get(c) for c in model.standardiser.columns]
     vector = np.array([math.nan if v is None else float(v) for v in values], dtype=np.float64)
     missing = int(np.isnan(vector).sum())
@@ -148,8 +168,6 @@ def assign_now(
         nearest, _ = nearest_segment(point, model.centroids)
         index = int(nearest[0])
     segment_id = model.segment_ids[index]
-    segment = session.get(Segment, segment_id)
-    assert segment is not None
     assignment = session.get(SegmentAssignment, (score.questionnaire_id, score.respondent_id))
     now = utcnow()
     if assignment is None:
@@ -177,8 +195,10 @@ def assign_now(
         # The respondent's first follow-ups, queued in the completing transaction.
         stored = session.get(SegmentAssignment, (score.questionnaire_id, score.respondent_id))
         if stored is not None:
-            enqueue_assignments(session=session, rows=[stored])
-    return SegmentInfo(segment_id=segment_id, name=segment.name, description=segment.description)
+            enqueue_new_assignment(
+                session=session, row=stored, questionnaire_key=model.questionnaire_key
+            )
+    return segments[segment_id]
 
 
 def segment_assigner() -> SegmentAssigner:

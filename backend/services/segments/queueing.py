@@ -14,6 +14,7 @@ from backend.followups import (
     EnqueueReport,
     SegmentView,
     enqueue_for_assignments,
+    has_packs,
     packs_for,
     segment_view,
 )
@@ -66,6 +67,18 @@ def enqueue_assignments(
     """Queue the follow-ups due after stored assignments (call in their transaction)."""
     assignments = assignments_from_rows(session=session, rows=rows)
     return enqueue_for_assignments(session=session, assignments=assignments, now=now)
+
+
+def enqueue_new_assignment(
+    *, session: Session, row: SegmentAssignment, questionnaire_key: str
+) -> EnqueueReport:
+    """Queue the follow-ups of an assignment made at a completion (call in its transaction).
+
+    Runs on the answer path: without content packs for the questionnaire, one read.
+    """
+    if not has_packs(session=session, questionnaire_key=questionnaire_key):
+        return EnqueueReport()
+    return enqueue_assignments(session=session, rows=[row])
 
 
 def enqueue_run_followups(
