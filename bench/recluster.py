@@ -12,7 +12,9 @@ fresh subprocess so ``ru_maxrss`` is that step's own peak:
 
 At 100k it also measures the p99 latency of ``QuizService.answer`` calls made from the event
 loop with ``asyncio.to_thread`` at a steady rate, with and without a re-clustering running in
-a worker process, as the scheduler runs it.
+a worker process, as the scheduler runs it. The 100 respondents start at every stage of the
+quiz, so one call in 11 completes a quiz (scores, segment assignment by the current run's
+model) and the next starts a new one, evenly over the whole measurement.
 
     .venv/bin/python bench/recluster.py [--sizes 10000,100000,1000000] [--no-latency]
     .venv/bin/python bench/recluster.py --postgres --sizes 1000000   # latency at 1M too
@@ -53,6 +55,7 @@ PROFILES = np.array(
     ]
 )
 KEY = "bench"
+QUESTIONS = 2 * len(DIMENSIONS)
 
 
 def definition_text() -> str:
@@ -229,14 +232,30 @@ def step_latency(target: str, seconds: float, with_recluster: bool) -> dict[str,
 
     engine = make_engine(url_of(target))
     service = QuizService(engine, assign_segment=segment_assigner())
-    users = [ChatUser(user_id=10**9 + i, chat_id=10**9 + i) for i in range(100)]
+    # Other people in the run beside the re-clustering than in the quiet one.
+    first = 10**9 + (1000 if with_recluster else 0)
+    users = [ChatUser(user_id=first + i, chat_id=first + i) for i in range(100)]
     busy: set[int] = set()
     # Each call is an update, as the bot makes them; ids grow across steps on one database.
     updates = itertools.count(time.time_ns() // 1000)
     steps = {u.user_id: service.start(user=u, key=KEY, update_id=next(updates)) for u in users}
+    # Respondents at every stage of the quiz, so completions (and restarts) are spread over
+    # the measurement as in live traffic, one call in 11, not bunched where all finish.
+    for index, user in enumerate(users):
+        for _ in range(index % QUESTIONS):
+            step = steps[user.user_id]
+            assert step.question is not None
+            steps[user.user_id] = service.answer(
+                user=user,
+                session_id=step.session_id,
+                question_id=step.question.id,
+                value=3,
+                update_id=next(updates),
+            )
     tune_for_serving()  # as `psychograph serve` does once it is up
     rate = 50.0  # operations per second
     latencies: list[float] = []
+    completions: list[float] = []
     result: dict[str, Any] = {}
 
     async def one(user: ChatUser) -> None:
@@ -257,6 +276,8 @@ def step_latency(target: str, seconds: float, with_recluster: bool) -> dict[str,
                 service.start, user=user, key=KEY, restart=True, update_id=next(updates)
             )
         latencies.append(time.perf_counter() - t0)
+        if step.kind == "result":
+            completions.append(latencies[-1])
         steps[user.user_id] = step
         busy.discard(user.user_id)
 
@@ -308,6 +329,10 @@ def step_latency(target: str, seconds: float, with_recluster: bool) -> dict[str,
             "p50_ms": float(np.percentile(ordered, 50) * 1000),
             "p99_ms": float(np.percentile(ordered, 99) * 1000),
             "max_ms": float(ordered[-1] * 1000),
+            "completions": len(completions),
+            "completion_p99_ms": float(np.percentile(completions, 99) * 1000)
+            if completions
+            else float("nan"),
         }
     )
     return result
@@ -394,11 +419,13 @@ def main() -> None:
                 print(
                     f"{'':>11}  answer p99 while re-clustering: {busy['p99_ms']:.1f} ms "
                     f"(p50 {busy['p50_ms']:.1f}, max {busy['max_ms']:.0f}, {busy['ops']} ops, "
-                    f"re-clustering took {busy['recluster_seconds']:.1f} s)"
+                    f"re-clustering took {busy['recluster_seconds']:.1f} s; "
+                    f"{busy['completions']} completions, p99 {busy['completion_p99_ms']:.1f} ms)"
                 )
                 print(
                     f"{'':>11}  answer p99 without:             {quiet['p99_ms']:.1f} ms "
-                    f"(p50 {quiet['p50_ms']:.1f}, max {quiet['max_ms']:.0f}, {quiet['ops']} ops)"
+                    f"(p50 {quiet['p50_ms']:.1f}, max {quiet['max_ms']:.0f}, {quiet['ops']} ops; "
+                    f"{quiet['completions']} completions, p99 {quiet['completion_p99_ms']:.1f} ms)"
                 )
             if cluster:
                 cluster.drop_database(f"bench_{n}")
