@@ -48,7 +48,8 @@ def test_warm_up_rehearses_an_answer_and_rolls_it_back(engine: Engine) -> None:
 
     # the rehearsal reached the answer: a session was created and an answer written...
     assert any(s.startswith("INSERT INTO quizsession") for s in sql)
-    assert any(s.startswith("INSERT INTO answer") for s in sql)
+    # (on PostgreSQL, inside the statement that moves the cursor on)
+    assert any("INSERT INTO answer" in s for s in sql)
     # ...and none of it stayed
     assert _rows(engine) == (0, 0, 0)
     # a real respondent afterwards starts afresh, the definition already parsed

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from backend.caches import BoundedCache
@@ -55,6 +56,28 @@ _INSERT_ANSWER = insert(Answer)
 _UPDATE_ANSWER = update(Answer).where(
     col(Answer.session_id) == bindparam("b_session_id"),
     col(Answer.question_id) == bindparam("b_question_id"),
+)
+
+#: Move a session's cursor on (the ORM's flush would build this statement each time).
+_MOVE = (
+    update(QuizSession)
+    .where(col(QuizSession.id) == bindparam("b_session_id"))
+    .values(
+        cursor=bindparam("b_cursor"),
+        draft=bindparam("b_draft"),
+        updated_at=bindparam("b_now"),
+    )
+)
+#: PostgreSQL: store the answer and move the cursor in one round trip.
+_INSERT_AND_MOVE = _MOVE.add_cte(
+    insert(Answer)
+    .values(
+        session_id=bindparam("b_session_id"),
+        question_id=bindparam("b_question_id"),
+        value=bindparam("b_value"),
+    )
+    .returning(col(Answer.session_id))
+    .cte("stored")
 )
 
 #: A session, locked, with its answers (one row each, or one without any): one round trip.
@@ -291,24 +314,10 @@ def record(
     """
     assert quiz.id is not None
     definition = version.definition
-    # The hot path: plain rows and one prepared statement, no ORM objects.
+    # The hot path: plain rows and prepared statements, no ORM flush.
     if answers is None:
         answers = answers_of(quiz.id, session=session)
-    if question.id in answers:
-        session.execute(
-            _UPDATE_ANSWER,
-            {
-                "b_session_id": quiz.id,
-                "b_question_id": question.id,
-                "value": value,
-                "answered_at": utcnow(),
-            },
-        )
-    else:
-        session.execute(
-            _INSERT_ANSWER,
-            {"session_id": quiz.id, "question_id": question.id, "value": value},
-        )
+    changed = question.id in answers
     answers[question.id] = value
     navigator = QuizNavigator(definition, quiz.seed)
     following = navigator.next_after(question.id, answers)
@@ -316,8 +325,9 @@ def record(
     # answered further along: continue at the first question still unanswered.
     while following is not None and following in answers:
         following = navigator.next_after(following, answers)
-    quiz.draft = None
     if following is None:
+        _write_answer(session, quiz.id, question.id, value, changed=changed)
+        quiz.draft = None
         step = complete(
             session=session,
             quiz=quiz,
@@ -329,14 +339,62 @@ def record(
             assign_segment=assign_segment,
         )
     else:
-        quiz.cursor = following
         stored_next = answers.get(following)
-        if isinstance(stored_next, list):
-            quiz.draft = list(stored_next)
-        touch(session=session, quiz=quiz)
+        draft = list(stored_next) if isinstance(stored_next, list) else None
+        _write_answer_and_move(
+            session, quiz, question.id, value, changed=changed, cursor=following, draft=draft
+        )
         step = step_of(session=session, quiz=quiz, versions=versions, answers=answers)
     step.answered_question, step.answered_value = question.id, value
     return step
+
+
+def _write_answer(
+    session: Session, session_id: int, question_id: str, value: Any, *, changed: bool
+) -> None:
+    """Store an answer: a new one, or a change to one given before (after "Back")."""
+    if changed:
+        session.execute(
+            _UPDATE_ANSWER,
+            {
+                "b_session_id": session_id,
+                "b_question_id": question_id,
+                "value": value,
+                "answered_at": utcnow(),
+            },
+        )
+    else:
+        session.execute(
+            _INSERT_ANSWER, {"session_id": session_id, "question_id": question_id, "value": value}
+        )
+
+
+def _write_answer_and_move(
+    session: Session,
+    quiz: QuizSession,
+    question_id: str,
+    value: Any,
+    *,
+    changed: bool,
+    cursor: str,
+    draft: list[str] | None,
+) -> None:
+    """Store an answer and move the session's cursor to the next question.
+
+    On PostgreSQL a new answer and the move are one statement: each is a round trip, and
+    most answers are new.
+    """
+    assert quiz.id is not None
+    now = utcnow()
+    move = {"b_session_id": quiz.id, "b_cursor": cursor, "b_draft": draft, "b_now": now}
+    if not changed and session.get_bind().dialect.name == "postgresql":
+        session.execute(_INSERT_AND_MOVE, move | {"b_question_id": question_id, "b_value": value})
+    else:
+        _write_answer(session, quiz.id, question_id, value, changed=changed)
+        session.execute(_MOVE, move)
+    # Stored above: the session object takes the values without a flush of its own.
+    for attribute, stored in (("cursor", cursor), ("draft", draft), ("updated_at", now)):
+        set_committed_value(quiz, attribute, stored)
 
 
 def toggle(
