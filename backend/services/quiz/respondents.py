@@ -6,6 +6,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, delete, func, or_, update
 from sqlmodel import Session, col, select
@@ -37,7 +38,9 @@ _RESPONDENT_TABLE = Respondent.__table__  # type: ignore[attr-defined]
 _RESPONDENTS = _RESPONDENT_TABLE.c
 #: Record a new update of a known respondent whose chat and name are unchanged, unless it
 #: was processed before; returns the respondent's id (no row: see :func:`respondent_for`).
-_RECORD_UPDATE = (
+#: Check and record a returning respondent's update, in one statement: their id, or no row
+#: when the update is a duplicate or the person is new or changed (see respondent_id_for).
+RECORD_UPDATE = (
     update(_RESPONDENT_TABLE)
     .where(
         _RESPONDENTS.telegram_user_id == bindparam("b_user_id"),
@@ -163,6 +166,20 @@ def resolve_respondent(
     return respondent, False
 
 
+def record_update_params(user: ChatUser, update_id: int) -> dict[str, Any]:
+    """The parameters of :data:`RECORD_UPDATE`."""
+    now = utcnow()
+    return {
+        "b_user_id": user.user_id,
+        "b_chat_id": user.chat_id,
+        "b_first_name": user.first_name,
+        "b_language_code": user.language_code,
+        "b_window_start": now - DUPLICATE_WINDOW,
+        "b_update_id": update_id,
+        "b_now": now,
+    }
+
+
 def respondent_id_for(
     *, session: Session, user: ChatUser, update_id: int, erasure_key: bytes
 ) -> int:
@@ -172,19 +189,7 @@ def respondent_id_for(
     by a single ``UPDATE … RETURNING``; a newcomer, a changed name or chat, and a duplicate
     take the full way, which raises or creates as :func:`respondent_for` does.
     """
-    now = utcnow()
-    recorded = session.execute(
-        _RECORD_UPDATE,
-        {
-            "b_user_id": user.user_id,
-            "b_chat_id": user.chat_id,
-            "b_first_name": user.first_name,
-            "b_language_code": user.language_code,
-            "b_window_start": now - DUPLICATE_WINDOW,
-            "b_update_id": update_id,
-            "b_now": now,
-        },
-    ).scalar()
+    recorded = session.execute(RECORD_UPDATE, record_update_params(user, update_id)).scalar()
     if recorded is not None:
         return int(recorded)
     respondent = respondent_for(

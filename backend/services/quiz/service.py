@@ -98,6 +98,24 @@ class QuizService:
             session=session, user=user, update_id=update_id, erasure_key=self.erasure_key
         )
 
+    def _own_session_with_answers(
+        self, session: Session, user: ChatUser, update_id: int | None, session_id: int
+    ) -> tuple[QuizSession, dict[str, Any]]:
+        """Check and record the update, then lock the respondent's session ``session_id``."""
+        if update_id is None:
+            return sessions.own_session_with_answers(
+                session=session,
+                respondent_id=self._respondent_id(session, user, update_id),
+                session_id=session_id,
+            )
+        return sessions.recorded_own_session_with_answers(
+            session=session,
+            user=user,
+            update_id=update_id,
+            session_id=session_id,
+            erasure_key=self.erasure_key,
+        )
+
     def _step(self, session: Session, quiz: QuizSession) -> Step:
         return sessions.step_of(session=session, quiz=quiz, versions=self._versions)
 
@@ -253,10 +271,7 @@ class QuizService:
             The value does not fit the question (nothing is stored).
         """
         with self._transaction() as session:
-            respondent_id = self._respondent_id(session, user, update_id)
-            quiz, answers = sessions.own_session_with_answers(
-                session=session, respondent_id=respondent_id, session_id=session_id
-            )
+            quiz, answers = self._own_session_with_answers(session, user, update_id, session_id)
             version = self._version(session, quiz)
             definition = version.definition
             question = sessions.current_question(
@@ -307,10 +322,7 @@ class QuizService:
         button's value: a Likert point, an option's position, or ``yes``/``no``.
         """
         with self._transaction() as session:
-            respondent_id = self._respondent_id(session, user, update_id)
-            quiz, answers = sessions.own_session_with_answers(
-                session=session, respondent_id=respondent_id, session_id=session_id
-            )
+            quiz, answers = self._own_session_with_answers(session, user, update_id, session_id)
             version = self._version(session, quiz)
             definition = version.definition
             questions = list(definition.questions().values())

@@ -25,7 +25,13 @@ from backend.quiz import RESULT_SHOWN, AnswerInvalid, QuizNavigator, Step, StepK
 from backend.scoring import ScoringKey
 from backend.services.questionnaires import definition_of
 from backend.services.quiz.completion import SegmentAssigner, complete
-from backend.services.quiz.respondents import ChatUser, StaleAction
+from backend.services.quiz.respondents import (
+    RECORD_UPDATE,
+    ChatUser,
+    StaleAction,
+    record_update_params,
+    respondent_id_for,
+)
 from backend.services.responses import answers_of
 from backend.storage.models import (
     Answer,
@@ -83,6 +89,24 @@ _INSERT_AND_MOVE = _MOVE.add_cte(
 #: A session, locked, with its answers (one row each, or one without any): one round trip.
 _SESSION_WITH_ANSWERS = (
     select(QuizSession, col(Answer.question_id), col(Answer.value))
+    .outerjoin(Answer, col(Answer.session_id) == col(QuizSession.id))
+    .where(col(QuizSession.id) == bindparam("b_session_id"))
+    .with_for_update(of=QuizSession)
+)
+
+NOT_AVAILABLE = "That quiz is no longer available."
+
+_RECORDED = RECORD_UPDATE.cte("recorded")
+#: PostgreSQL: a returning respondent's update checked and recorded (RECORD_UPDATE), and
+#: the session with its answers read and locked, in one round trip.
+_RECORDED_SESSION_WITH_ANSWERS = (
+    select(
+        QuizSession,
+        col(Answer.question_id),
+        col(Answer.value),
+        select(_RECORDED.c.id).scalar_subquery().label("recorded"),
+    )
+    .add_cte(_RECORDED)
     .outerjoin(Answer, col(Answer.session_id) == col(QuizSession.id))
     .where(col(QuizSession.id) == bindparam("b_session_id"))
     .with_for_update(of=QuizSession)
@@ -218,9 +242,40 @@ def own_session_with_answers(
     return quiz, {question: value for _, question, value in rows if question is not None}
 
 
+def recorded_own_session_with_answers(
+    *, session: Session, user: ChatUser, update_id: int, session_id: int, erasure_key: bytes
+) -> tuple[QuizSession, dict[str, Any]]:
+    """Record the update (see :func:`respondent_id_for`) and return :func:`own_session` with
+    its answers: one round trip on PostgreSQL when the respondent is known and unchanged.
+
+    Any other case (a duplicate, a newcomer, a changed name) changed nothing in that round
+    trip and takes the full way. A session that does not exist is stale, whoever asks: the
+    transaction is rolled back, the update's record with it.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        respondent_id = respondent_id_for(
+            session=session, user=user, update_id=update_id, erasure_key=erasure_key
+        )
+        return own_session_with_answers(
+            session=session, respondent_id=respondent_id, session_id=session_id
+        )
+    params = record_update_params(user, update_id) | {"b_session_id": session_id}
+    rows = session.execute(_RECORDED_SESSION_WITH_ANSWERS, params).all()
+    if not rows:
+        raise StaleAction(NOT_AVAILABLE)
+    respondent_id = rows[0].recorded
+    if respondent_id is None:
+        respondent_id = respondent_id_for(
+            session=session, user=user, update_id=update_id, erasure_key=erasure_key
+        )
+    quiz = rows[0][0]
+    _check_own(quiz, respondent_id)
+    return quiz, {question: value for _, question, value, _ in rows if question is not None}
+
+
 def _check_own(quiz: QuizSession | None, respondent_id: int | None) -> None:
     if quiz is None or quiz.respondent_id != respondent_id:
-        raise StaleAction("That quiz is no longer available.")
+        raise StaleAction(NOT_AVAILABLE)
     if quiz.status == SessionStatus.COMPLETED:
         raise StaleAction("You have already finished this quiz.")
     if quiz.status == SessionStatus.CANCELLED:
