@@ -101,8 +101,9 @@ class QuizService:
     def _own_session_with_answers(
         self, session: Session, user: ChatUser, update_id: int | None, session_id: int
     ) -> tuple[QuizSession, dict[str, Any]]:
-        """Check and record the update, then lock the respondent's session ``session_id``."""
-        if update_id is None:
+        """Check and record the update, then lock the respondent's session ``session_id``:
+        one round trip on PostgreSQL for a returning respondent's update."""
+        if update_id is None or self.engine.dialect.name != "postgresql":
             return sessions.own_session_with_answers(
                 session=session,
                 respondent_id=self._respondent_id(session, user, update_id),

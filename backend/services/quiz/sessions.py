@@ -245,20 +245,14 @@ def own_session_with_answers(
 def recorded_own_session_with_answers(
     *, session: Session, user: ChatUser, update_id: int, session_id: int, erasure_key: bytes
 ) -> tuple[QuizSession, dict[str, Any]]:
-    """Record the update (see :func:`respondent_id_for`) and return :func:`own_session` with
-    its answers: one round trip on PostgreSQL when the respondent is known and unchanged.
+    """PostgreSQL: record the update (see :func:`respondent_id_for`) and return
+    :func:`own_session` with its answers, in one round trip when the respondent is known and
+    unchanged.
 
     Any other case (a duplicate, a newcomer, a changed name) changed nothing in that round
     trip and takes the full way. A session that does not exist is stale, whoever asks: the
     transaction is rolled back, the update's record with it.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        respondent_id = respondent_id_for(
-            session=session, user=user, update_id=update_id, erasure_key=erasure_key
-        )
-        return own_session_with_answers(
-            session=session, respondent_id=respondent_id, session_id=session_id
-        )
     params = record_update_params(user, update_id) | {"b_session_id": session_id}
     rows = session.execute(_RECORDED_SESSION_WITH_ANSWERS, params).all()
     if not rows:
